@@ -1,0 +1,1 @@
+//! Segments, postings and merges. PLACEHOLDER.

@@ -1,0 +1,805 @@
+//! The call record (SPEC §1): its fields, enums, normalization and validation.
+//!
+//! A [`Call`] is the API's response object plus the account it belongs to. Records arrive as JSON
+//! objects ([`Call::from_json`]) or are built in Rust and normalized by [`Call::normalize`]; either
+//! way, a stored call always holds trimmed, normalized values.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::RecordError;
+
+/// The resulting disposition of a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Disposition {
+    /// The call was answered.
+    Answered,
+    /// The call reached an interactive voice response.
+    #[allow(clippy::upper_case_acronyms)]
+    IVR,
+    /// The call received a busy response.
+    Busy,
+    /// The call was not answered.
+    NoAnswer,
+    /// The call did not reach its endpoint.
+    Failed,
+}
+
+impl Disposition {
+    /// Every disposition, in the order of the API document.
+    pub const ALL: [Disposition; 5] = [
+        Disposition::Answered,
+        Disposition::IVR,
+        Disposition::Busy,
+        Disposition::NoAnswer,
+        Disposition::Failed,
+    ];
+
+    /// The canonical name, as written in responses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Answered => "Answered",
+            Disposition::IVR => "IVR",
+            Disposition::Busy => "Busy",
+            Disposition::NoAnswer => "NoAnswer",
+            Disposition::Failed => "Failed",
+        }
+    }
+
+    /// Parses a disposition name in any case (`"answered"`, `"IVR"`); `None` for anything else.
+    pub fn parse(name: &str) -> Option<Disposition> {
+        Disposition::ALL
+            .into_iter()
+            .find(|d| d.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+impl fmt::Display for Disposition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The traffic type of the web session that led to a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum TrafficType {
+    /// A campaign source.
+    Campaign,
+    /// The site was accessed directly.
+    Direct,
+    /// General search or browsing.
+    Organic,
+    /// The session came from a referral.
+    Referral,
+    /// No attributable source.
+    Unattributed,
+}
+
+impl TrafficType {
+    /// Every traffic type, in the order of the API document.
+    pub const ALL: [TrafficType; 5] = [
+        TrafficType::Campaign,
+        TrafficType::Direct,
+        TrafficType::Organic,
+        TrafficType::Referral,
+        TrafficType::Unattributed,
+    ];
+
+    /// The canonical name, as written in responses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrafficType::Campaign => "Campaign",
+            TrafficType::Direct => "Direct",
+            TrafficType::Organic => "Organic",
+            TrafficType::Referral => "Referral",
+            TrafficType::Unattributed => "Unattributed",
+        }
+    }
+
+    /// Parses a traffic type name in any case; `None` for anything else.
+    pub fn parse(name: &str) -> Option<TrafficType> {
+        TrafficType::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+impl fmt::Display for TrafficType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The caller identity written when a call's `From` is missing, null or empty.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// One stored call: every documented response field plus the account it belongs to.
+///
+/// Optional string fields are `None` when absent; a stored call never holds an empty or
+/// untrimmed string (see [`Call::normalize`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Call {
+    /// `AccountSid`: the account the call belongs to (not written in responses).
+    pub account_sid: String,
+    /// `CallSid`: the call's identity, unique over the store.
+    pub call_sid: String,
+    /// `PropertySid`: the property of the call; a property belongs to one account.
+    pub property_sid: String,
+    /// `Date_Start`: when the call started, in unix seconds.
+    pub date_start: u32,
+    /// `From`: the caller number, normalized; [`ANONYMOUS`] when unknown.
+    pub from: String,
+    /// `From_CountryCode`.
+    pub from_country_code: Option<String>,
+    /// `From_Region`.
+    pub from_region: Option<String>,
+    /// `From_City`.
+    pub from_city: Option<String>,
+    /// `To`: the dialled number, normalized.
+    pub to: String,
+    /// `To_Friendly`.
+    pub to_friendly: Option<String>,
+    /// `Duration`: the call's length in seconds.
+    pub duration: u64,
+    /// `Disposition`.
+    pub disposition: Disposition,
+    /// `Recording_Uri`.
+    pub recording_uri: Option<String>,
+    /// `Endpoint`: the endpoint reached, normalized.
+    pub endpoint: Option<String>,
+    /// `Attribution_Source`.
+    pub attribution_source: Option<String>,
+    /// `Attribution_Medium`.
+    pub attribution_medium: Option<String>,
+    /// `Attribution_Campaign`.
+    pub attribution_campaign: Option<String>,
+    /// `Attribution_Content`.
+    pub attribution_content: Option<String>,
+    /// `Session_Traffic_Type`.
+    pub session_traffic_type: Option<TrafficType>,
+    /// `Session_Keywords`.
+    pub session_keywords: Option<String>,
+    /// `Session_ConversionUri`.
+    pub session_conversion_uri: Option<String>,
+    /// `Session_LandingUri`.
+    pub session_landing_uri: Option<String>,
+    /// `Survey_Type`.
+    pub survey_type: Option<String>,
+    /// `Survey_Value`.
+    pub survey_value: Option<String>,
+    /// `Survey_Custom1`.
+    pub survey_custom1: Option<String>,
+    /// `Survey_Custom2`.
+    pub survey_custom2: Option<String>,
+    /// `Survey_Custom3`.
+    pub survey_custom3: Option<String>,
+    /// `Survey_UniqueCode`.
+    pub survey_unique_code: Option<String>,
+    /// `Prompts_Keys`: the IVR path, keys joined by a bare `,` (e.g. `"1,2"`).
+    pub prompts_keys: Option<String>,
+    /// `Notes`.
+    pub notes: Option<String>,
+    /// `CallType`.
+    pub call_type: Option<String>,
+    /// `Google_Analytics_ClientId`.
+    pub google_analytics_client_id: Option<String>,
+    /// `Google_Adwords_ClickId`.
+    pub google_adwords_click_id: Option<String>,
+}
+
+/// A field of a call record, by its exact JSON name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum Field {
+    AccountSid,
+    CallSid,
+    PropertySid,
+    DateStart,
+    From,
+    FromCountryCode,
+    FromRegion,
+    FromCity,
+    To,
+    ToFriendly,
+    Duration,
+    Disposition,
+    RecordingUri,
+    Endpoint,
+    AttributionSource,
+    AttributionMedium,
+    AttributionCampaign,
+    AttributionContent,
+    SessionTrafficType,
+    SessionKeywords,
+    SessionConversionUri,
+    SessionLandingUri,
+    SurveyType,
+    SurveyValue,
+    SurveyCustom1,
+    SurveyCustom2,
+    SurveyCustom3,
+    SurveyUniqueCode,
+    PromptsKeys,
+    Notes,
+    CallType,
+    GoogleAnalyticsClientId,
+    GoogleAdwordsClickId,
+}
+
+impl Field {
+    /// The fields written in a response, in the order of the API document (`AccountSid` is not).
+    pub const RESPONSE: [Field; 32] = [
+        Field::CallSid,
+        Field::PropertySid,
+        Field::DateStart,
+        Field::From,
+        Field::FromCountryCode,
+        Field::FromRegion,
+        Field::FromCity,
+        Field::To,
+        Field::ToFriendly,
+        Field::Duration,
+        Field::Disposition,
+        Field::RecordingUri,
+        Field::Endpoint,
+        Field::AttributionSource,
+        Field::AttributionMedium,
+        Field::AttributionCampaign,
+        Field::AttributionContent,
+        Field::SessionTrafficType,
+        Field::SessionKeywords,
+        Field::SessionConversionUri,
+        Field::SessionLandingUri,
+        Field::SurveyType,
+        Field::SurveyValue,
+        Field::SurveyCustom1,
+        Field::SurveyCustom2,
+        Field::SurveyCustom3,
+        Field::SurveyUniqueCode,
+        Field::PromptsKeys,
+        Field::Notes,
+        Field::CallType,
+        Field::GoogleAnalyticsClientId,
+        Field::GoogleAdwordsClickId,
+    ];
+
+    /// The exact JSON name of the field.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::AccountSid => "AccountSid",
+            Field::CallSid => "CallSid",
+            Field::PropertySid => "PropertySid",
+            Field::DateStart => "Date_Start",
+            Field::From => "From",
+            Field::FromCountryCode => "From_CountryCode",
+            Field::FromRegion => "From_Region",
+            Field::FromCity => "From_City",
+            Field::To => "To",
+            Field::ToFriendly => "To_Friendly",
+            Field::Duration => "Duration",
+            Field::Disposition => "Disposition",
+            Field::RecordingUri => "Recording_Uri",
+            Field::Endpoint => "Endpoint",
+            Field::AttributionSource => "Attribution_Source",
+            Field::AttributionMedium => "Attribution_Medium",
+            Field::AttributionCampaign => "Attribution_Campaign",
+            Field::AttributionContent => "Attribution_Content",
+            Field::SessionTrafficType => "Session_Traffic_Type",
+            Field::SessionKeywords => "Session_Keywords",
+            Field::SessionConversionUri => "Session_ConversionUri",
+            Field::SessionLandingUri => "Session_LandingUri",
+            Field::SurveyType => "Survey_Type",
+            Field::SurveyValue => "Survey_Value",
+            Field::SurveyCustom1 => "Survey_Custom1",
+            Field::SurveyCustom2 => "Survey_Custom2",
+            Field::SurveyCustom3 => "Survey_Custom3",
+            Field::SurveyUniqueCode => "Survey_UniqueCode",
+            Field::PromptsKeys => "Prompts_Keys",
+            Field::Notes => "Notes",
+            Field::CallType => "CallType",
+            Field::GoogleAnalyticsClientId => "Google_Analytics_ClientId",
+            Field::GoogleAdwordsClickId => "Google_Adwords_ClickId",
+        }
+    }
+
+    /// The field with this exact (case-sensitive) JSON name.
+    pub fn from_name(name: &str) -> Option<Field> {
+        if name == "AccountSid" {
+            return Some(Field::AccountSid);
+        }
+        Field::RESPONSE.into_iter().find(|f| f.name() == name)
+    }
+}
+
+/// A field's value, borrowed from a [`Call`], as it is written in a response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldValue<'a> {
+    /// A string value.
+    Str(&'a str),
+    /// A whole number (`Duration`).
+    Int(u64),
+    /// An absent value, written `null`.
+    Null,
+}
+
+impl Call {
+    /// A call with the required fields set and every optional field absent.
+    ///
+    /// The values are taken as given; [`Store::write`](crate::Store::write) normalizes them.
+    pub fn new(
+        account_sid: impl Into<String>,
+        property_sid: impl Into<String>,
+        call_sid: impl Into<String>,
+        date_start: u32,
+        to: impl Into<String>,
+        disposition: Disposition,
+    ) -> Call {
+        Call {
+            account_sid: account_sid.into(),
+            call_sid: call_sid.into(),
+            property_sid: property_sid.into(),
+            date_start,
+            from: ANONYMOUS.to_string(),
+            from_country_code: None,
+            from_region: None,
+            from_city: None,
+            to: to.into(),
+            to_friendly: None,
+            duration: 0,
+            disposition,
+            recording_uri: None,
+            endpoint: None,
+            attribution_source: None,
+            attribution_medium: None,
+            attribution_campaign: None,
+            attribution_content: None,
+            session_traffic_type: None,
+            session_keywords: None,
+            session_conversion_uri: None,
+            session_landing_uri: None,
+            survey_type: None,
+            survey_value: None,
+            survey_custom1: None,
+            survey_custom2: None,
+            survey_custom3: None,
+            survey_unique_code: None,
+            prompts_keys: None,
+            notes: None,
+            call_type: None,
+            google_analytics_client_id: None,
+            google_adwords_click_id: None,
+        }
+    }
+
+    /// The optional string field behind `field`, or `None` when `field` is not one.
+    fn optional_str_mut(&mut self, field: Field) -> Option<&mut Option<String>> {
+        Some(match field {
+            Field::FromCountryCode => &mut self.from_country_code,
+            Field::FromRegion => &mut self.from_region,
+            Field::FromCity => &mut self.from_city,
+            Field::ToFriendly => &mut self.to_friendly,
+            Field::RecordingUri => &mut self.recording_uri,
+            Field::Endpoint => &mut self.endpoint,
+            Field::AttributionSource => &mut self.attribution_source,
+            Field::AttributionMedium => &mut self.attribution_medium,
+            Field::AttributionCampaign => &mut self.attribution_campaign,
+            Field::AttributionContent => &mut self.attribution_content,
+            Field::SessionKeywords => &mut self.session_keywords,
+            Field::SessionConversionUri => &mut self.session_conversion_uri,
+            Field::SessionLandingUri => &mut self.session_landing_uri,
+            Field::SurveyType => &mut self.survey_type,
+            Field::SurveyValue => &mut self.survey_value,
+            Field::SurveyCustom1 => &mut self.survey_custom1,
+            Field::SurveyCustom2 => &mut self.survey_custom2,
+            Field::SurveyCustom3 => &mut self.survey_custom3,
+            Field::SurveyUniqueCode => &mut self.survey_unique_code,
+            Field::PromptsKeys => &mut self.prompts_keys,
+            Field::Notes => &mut self.notes,
+            Field::CallType => &mut self.call_type,
+            Field::GoogleAnalyticsClientId => &mut self.google_analytics_client_id,
+            Field::GoogleAdwordsClickId => &mut self.google_adwords_click_id,
+            _ => return None,
+        })
+    }
+
+    /// The value of `field` as written in a response.
+    pub fn value(&self, field: Field) -> FieldValue<'_> {
+        fn opt(v: &Option<String>) -> FieldValue<'_> {
+            match v {
+                Some(s) => FieldValue::Str(s),
+                None => FieldValue::Null,
+            }
+        }
+        match field {
+            Field::AccountSid => FieldValue::Str(&self.account_sid),
+            Field::CallSid => FieldValue::Str(&self.call_sid),
+            Field::PropertySid => FieldValue::Str(&self.property_sid),
+            // Date_Start is written as a string of digits; see `json`.
+            Field::DateStart => FieldValue::Int(u64::from(self.date_start)),
+            Field::From => FieldValue::Str(&self.from),
+            Field::To => FieldValue::Str(&self.to),
+            Field::Duration => FieldValue::Int(self.duration),
+            Field::Disposition => FieldValue::Str(self.disposition.as_str()),
+            Field::SessionTrafficType => match self.session_traffic_type {
+                Some(t) => FieldValue::Str(t.as_str()),
+                None => FieldValue::Null,
+            },
+            Field::FromCountryCode => opt(&self.from_country_code),
+            Field::FromRegion => opt(&self.from_region),
+            Field::FromCity => opt(&self.from_city),
+            Field::ToFriendly => opt(&self.to_friendly),
+            Field::RecordingUri => opt(&self.recording_uri),
+            Field::Endpoint => opt(&self.endpoint),
+            Field::AttributionSource => opt(&self.attribution_source),
+            Field::AttributionMedium => opt(&self.attribution_medium),
+            Field::AttributionCampaign => opt(&self.attribution_campaign),
+            Field::AttributionContent => opt(&self.attribution_content),
+            Field::SessionKeywords => opt(&self.session_keywords),
+            Field::SessionConversionUri => opt(&self.session_conversion_uri),
+            Field::SessionLandingUri => opt(&self.session_landing_uri),
+            Field::SurveyType => opt(&self.survey_type),
+            Field::SurveyValue => opt(&self.survey_value),
+            Field::SurveyCustom1 => opt(&self.survey_custom1),
+            Field::SurveyCustom2 => opt(&self.survey_custom2),
+            Field::SurveyCustom3 => opt(&self.survey_custom3),
+            Field::SurveyUniqueCode => opt(&self.survey_unique_code),
+            Field::PromptsKeys => opt(&self.prompts_keys),
+            Field::Notes => opt(&self.notes),
+            Field::CallType => opt(&self.call_type),
+            Field::GoogleAnalyticsClientId => opt(&self.google_analytics_client_id),
+            Field::GoogleAdwordsClickId => opt(&self.google_adwords_click_id),
+        }
+    }
+
+    /// The caller identity used for Unique/Repeat (SPEC §3): the normalized `From`, or `None`
+    /// for an anonymous caller.
+    pub fn caller_identity(&self) -> Option<&str> {
+        caller_identity(&self.from)
+    }
+
+    /// Brings a call built in Rust to its stored form (SPEC §1): trims every string, turns empty
+    /// optional strings into `None`, normalizes phone numbers and the IVR path, and checks that
+    /// the required strings are present.
+    ///
+    /// ```
+    /// use callstore::{Call, Disposition};
+    /// let mut call = Call::new(" AC1 ", "PR1", "CA1", 10, "61 2 9999-0000", Disposition::Answered);
+    /// call.prompts_keys = Some(" 1 , 2 ".to_string());
+    /// call.normalize().unwrap();
+    /// assert_eq!(call.account_sid, "AC1");
+    /// assert_eq!(call.to, "+61299990000");
+    /// assert_eq!(call.prompts_keys.as_deref(), Some("1,2"));
+    /// ```
+    pub fn normalize(&mut self) -> Result<(), RecordError> {
+        for (field, value) in [
+            (Field::AccountSid, &mut self.account_sid),
+            (Field::CallSid, &mut self.call_sid),
+            (Field::PropertySid, &mut self.property_sid),
+            (Field::To, &mut self.to),
+        ] {
+            let trimmed = value.trim();
+            if trimmed.is_empty() {
+                return Err(RecordError::MissingField {
+                    field: field.name(),
+                });
+            }
+            if trimmed.len() != value.len() {
+                *value = trimmed.to_string();
+            }
+        }
+        self.to = normalize_phone(&self.to);
+        let from = self.from.trim();
+        self.from = if from.is_empty() {
+            ANONYMOUS.to_string()
+        } else {
+            normalize_phone(from)
+        };
+        for field in Field::RESPONSE {
+            if let Some(slot) = self.optional_str_mut(field) {
+                *slot = slot.take().and_then(|s| trim_to_option(&s));
+            }
+        }
+        self.endpoint = self.endpoint.take().map(|e| normalize_phone(&e));
+        if let Some(keys) = self.prompts_keys.take() {
+            let path = normalize_prompt_path(&keys).ok_or_else(|| RecordError::InvalidValue {
+                field: Field::PromptsKeys.name(),
+                value: keys.clone(),
+                reason: "an IVR path may not hold an empty key",
+            })?;
+            self.prompts_keys = Some(path);
+        }
+        Ok(())
+    }
+
+    /// Parses one ingest record: a JSON object with the exact field names of SPEC §1.
+    ///
+    /// An unknown or repeated field, a wrong JSON type or a missing required field is an error
+    /// naming the field. The result is normalized.
+    ///
+    /// ```
+    /// use callstore::Call;
+    /// let call = Call::from_json(r#"{"AccountSid":"AC1","PropertySid":"PR1","CallSid":"CA1",
+    ///     "Date_Start":"1700000000","To":"+1 (555) 010-0000","Disposition":"answered"}"#).unwrap();
+    /// assert_eq!(call.to, "+15550100000");
+    /// assert_eq!(call.from, "anonymous");
+    /// assert!(Call::from_json(r#"{"CallSid":"CA1","Colour":"red"}"#).is_err());
+    /// ```
+    pub fn from_json(text: &str) -> Result<Call, RecordError> {
+        let object: JsonObject =
+            serde_json::from_str(text).map_err(|e| RecordError::Json(e.to_string()))?;
+        Call::from_fields(object.0)
+    }
+
+    /// Builds a call from an object's fields (in their order); see [`Call::from_json`].
+    fn from_fields(fields: Vec<(String, serde_json::Value)>) -> Result<Call, RecordError> {
+        use serde_json::Value;
+        let mut call = Call::new("", "", "", 0, "", Disposition::Answered);
+        let mut seen_date = false;
+        let mut seen_disposition = false;
+        let mut seen = Vec::with_capacity(fields.len());
+        for (name, value) in fields {
+            let field = Field::from_name(&name).ok_or_else(|| RecordError::UnknownField {
+                field: name.clone(),
+            })?;
+            if seen.contains(&field) {
+                return Err(RecordError::DuplicateField {
+                    field: field.name(),
+                });
+            }
+            seen.push(field);
+            let wrong_type = |expected: &'static str, value: &Value| RecordError::WrongType {
+                field: field.name(),
+                expected,
+                found: json_type_name(value),
+            };
+            match field {
+                Field::DateStart => {
+                    call.date_start = parse_date_start(&value)?;
+                    seen_date = true;
+                }
+                Field::Duration => {
+                    call.duration = match &value {
+                        Value::Null => 0,
+                        Value::Number(n) => n.as_u64().ok_or_else(|| RecordError::InvalidValue {
+                            field: field.name(),
+                            value: n.to_string(),
+                            reason: "must be a whole number of seconds, 0 or more",
+                        })?,
+                        other => return Err(wrong_type("an integer", other)),
+                    };
+                }
+                Field::Disposition | Field::SessionTrafficType => {
+                    let text = match &value {
+                        Value::Null => None,
+                        Value::String(s) => trim_to_option(s),
+                        other => return Err(wrong_type("a string", other)),
+                    };
+                    let Some(text) = text else { continue };
+                    let invalid = || RecordError::InvalidValue {
+                        field: field.name(),
+                        value: text.clone(),
+                        reason: if field == Field::Disposition {
+                            "expected Answered, IVR, Busy, NoAnswer or Failed"
+                        } else {
+                            "expected Campaign, Direct, Organic, Referral or Unattributed"
+                        },
+                    };
+                    if field == Field::Disposition {
+                        call.disposition = Disposition::parse(&text).ok_or_else(invalid)?;
+                        seen_disposition = true;
+                    } else {
+                        call.session_traffic_type =
+                            Some(TrafficType::parse(&text).ok_or_else(invalid)?);
+                    }
+                }
+                _ => {
+                    let text = match value {
+                        Value::Null => None,
+                        Value::String(s) => Some(s),
+                        other => return Err(wrong_type("a string", &other)),
+                    };
+                    match field {
+                        Field::AccountSid => call.account_sid = text.unwrap_or_default(),
+                        Field::CallSid => call.call_sid = text.unwrap_or_default(),
+                        Field::PropertySid => call.property_sid = text.unwrap_or_default(),
+                        Field::To => call.to = text.unwrap_or_default(),
+                        Field::From => call.from = text.unwrap_or_default(),
+                        _ => {
+                            if let Some(slot) = call.optional_str_mut(field) {
+                                *slot = text;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if !seen_date {
+            return Err(RecordError::MissingField {
+                field: Field::DateStart.name(),
+            });
+        }
+        if !seen_disposition {
+            return Err(RecordError::MissingField {
+                field: Field::Disposition.name(),
+            });
+        }
+        call.normalize()?;
+        Ok(call)
+    }
+}
+
+/// A JSON object kept as its fields in order, rejecting nothing itself (duplicates are checked
+/// by the caller, which knows the field names).
+struct JsonObject(Vec<(String, serde_json::Value)>);
+
+impl<'de> Deserialize<'de> for JsonObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = JsonObject;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<JsonObject, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(entry) = map.next_entry::<String, serde_json::Value>()? {
+                    fields.push(entry);
+                }
+                Ok(JsonObject(fields))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+fn json_type_name(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// `Date_Start`: a JSON number or a string of digits, `0 <= t < 2^32`.
+fn parse_date_start(value: &serde_json::Value) -> Result<u32, RecordError> {
+    let field = Field::DateStart.name();
+    let invalid = |value: String| RecordError::InvalidValue {
+        field,
+        value,
+        reason: "must be unix seconds, a whole number from 0 to 4294967295",
+    };
+    match value {
+        serde_json::Value::Number(n) => n
+            .as_u64()
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| invalid(n.to_string())),
+        serde_json::Value::String(s) => {
+            let t = s.trim();
+            if t.is_empty() {
+                return Err(RecordError::MissingField { field });
+            }
+            parse_u32_digits(t).ok_or_else(|| invalid(s.clone()))
+        }
+        serde_json::Value::Null => Err(RecordError::MissingField { field }),
+        other => Err(RecordError::WrongType {
+            field,
+            expected: "a number or a string of digits",
+            found: json_type_name(other),
+        }),
+    }
+}
+
+/// Parses a non-empty string of ASCII digits as a `u32`; `None` for anything else or overflow.
+pub(crate) fn parse_u32_digits(text: &str) -> Option<u32> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for b in text.bytes() {
+        value = value * 10 + u64::from(b - b'0');
+        if value > u64::from(u32::MAX) {
+            return None;
+        }
+    }
+    u32::try_from(value).ok()
+}
+
+/// Trims a string; `None` when nothing is left.
+pub(crate) fn trim_to_option(text: &str) -> Option<String> {
+    let t = text.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+/// Normalizes a phone number (SPEC §1): a value made only of digits, spaces and `+-().` with at
+/// least one digit becomes `+` followed by its digits; any other value is only trimmed.
+///
+/// ```
+/// use callstore::normalize_phone;
+/// assert_eq!(normalize_phone("61 2 9999-0000"), "+61299990000");
+/// assert_eq!(normalize_phone(" (02) 9999.0000 "), "+0299990000");
+/// assert_eq!(normalize_phone(" anonymous "), "anonymous");
+/// assert_eq!(normalize_phone("+-"), "+-");
+/// ```
+pub fn normalize_phone(value: &str) -> String {
+    let t = value.trim();
+    let phone_like = t
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b' ' | b'+' | b'-' | b'(' | b')' | b'.'));
+    if phone_like && t.bytes().any(|b| b.is_ascii_digit()) {
+        let mut out = String::with_capacity(t.len() + 1);
+        out.push('+');
+        out.extend(t.chars().filter(char::is_ascii_digit));
+        out
+    } else {
+        t.to_string()
+    }
+}
+
+/// The caller identity of a normalized `From` value: `None` for an anonymous caller (any case).
+pub fn caller_identity(from: &str) -> Option<&str> {
+    (!from.eq_ignore_ascii_case(ANONYMOUS) && !from.is_empty()).then_some(from)
+}
+
+/// Normalizes an IVR path: keys split on `,`, trimmed, joined by a bare `,`. `None` when a key
+/// is empty (`"1,,2"`, `"1,"`).
+pub(crate) fn normalize_prompt_path(path: &str) -> Option<String> {
+    let mut out = String::with_capacity(path.len());
+    for (i, key) in path.split(',').enumerate() {
+        let key = key.trim();
+        if key.is_empty() {
+            return None;
+        }
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(key);
+    }
+    Some(out)
+}
+
+/// Every prefix of a normalized IVR path, shortest first: `"1,2,3"` gives `"1"`, `"1,2"`,
+/// `"1,2,3"`.
+pub(crate) fn prompt_prefixes(path: &str) -> impl Iterator<Item = &str> {
+    path.match_indices(',')
+        .map(move |(i, _)| &path[..i])
+        .chain(std::iter::once(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_of_a_path() {
+        assert_eq!(prompt_prefixes("1").collect::<Vec<_>>(), ["1"]);
+        assert_eq!(
+            prompt_prefixes("1,22,3").collect::<Vec<_>>(),
+            ["1", "1,22", "1,22,3"]
+        );
+    }
+
+    #[test]
+    fn digits_parse_up_to_u32_max() {
+        assert_eq!(parse_u32_digits("4294967295"), Some(u32::MAX));
+        assert_eq!(parse_u32_digits("4294967296"), None);
+        assert_eq!(parse_u32_digits("007"), Some(7));
+        assert_eq!(parse_u32_digits("-1"), None);
+        assert_eq!(parse_u32_digits(""), None);
+    }
+
+    #[test]
+    fn field_names_round_trip() {
+        for f in Field::RESPONSE {
+            assert_eq!(Field::from_name(f.name()), Some(f));
+        }
+        assert_eq!(Field::from_name("AccountSid"), Some(Field::AccountSid));
+        assert_eq!(Field::from_name("Prompts_keys"), None);
+    }
+}

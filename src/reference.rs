@@ -1,0 +1,1 @@
+//! The naive reference model. PLACEHOLDER: being written.
