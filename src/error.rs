@@ -200,6 +200,11 @@ pub enum StoreError {
         /// The version this build reads and writes.
         expected: u32,
     },
+    /// The file is open in another process (one process opens a store at a time).
+    InUse {
+        /// The file.
+        path: String,
+    },
     /// The file (or its folder) could not be read or written.
     Io {
         /// The file.
@@ -244,6 +249,10 @@ impl fmt::Display for StoreError {
             } => write!(
                 f,
                 "{path} has callstore format version {found}; this build reads version {expected}"
+            ),
+            StoreError::InUse { path } => write!(
+                f,
+                "{path} is open in another process; one process opens a store at a time"
             ),
             StoreError::Io { path, source } => write!(f, "{path}: {source}"),
             StoreError::Storage(e) => write!(f, "storage error: {e}"),

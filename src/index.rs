@@ -1,1 +1,821 @@
-//! Segments, postings and merges. PLACEHOLDER.
+//! Segments, postings and merges: the write side of the storage shape (see ARCHITECTURE.md).
+//!
+//! A segment holds calls in rows numbered in (account id, `Date_Start`, `CallSid`) order, so
+//! that the rows of one account are a contiguous range and iterate in result order. Each write
+//! adds one segment; a tiered merge policy keeps the segment count logarithmic.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use redb::{ReadableTable, Table, WriteTransaction};
+use roaring::RoaringBitmap;
+use serde::{Deserialize, Serialize};
+
+use crate::codec;
+use crate::error::StoreError;
+use crate::model::{Call, prompt_prefixes};
+use crate::store::{
+    ACCOUNTS, CALL_IDS, CALLERS, CALLS, CounterCells, DATES, META, POSTINGS, PROPERTIES, SEGMENTS,
+};
+
+/// The kinds of posting bitmaps kept per segment (the `u8` in a `postings` key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub(crate) enum Posting {
+    Property = 0,
+    Disposition = 1,
+    To = 2,
+    Endpoint = 3,
+    Source = 4,
+    Medium = 5,
+    Campaign = 6,
+    Content = 7,
+    /// Every prefix of the IVR path.
+    Prompt = 8,
+    /// Rows whose caller has no identity (value `""`).
+    Anonymous = 9,
+    /// Rows first of their caller in their account, as of when the segment was written.
+    UniqueAccount = 10,
+    /// Rows first of their caller in their property, as of when the segment was written.
+    UniqueProperty = 11,
+    /// Rows whose account-Unique flag flipped since (XOR with `UniqueAccount`).
+    UniqueAccountFlip = 12,
+    /// Rows whose property-Unique flag flipped since (XOR with `UniqueProperty`).
+    UniquePropertyFlip = 13,
+    /// Rows deleted or replaced since the segment was written.
+    Tombstone = 14,
+}
+
+/// Caller scopes in the `callers` table.
+pub(crate) const SCOPE_ACCOUNT: u8 = 0;
+pub(crate) const SCOPE_PROPERTY: u8 = 1;
+
+/// A segment's header, stored in `segments`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SegmentHeader {
+    /// Rows in the segment, deleted ones included.
+    pub rows: u32,
+    /// Rows not deleted.
+    pub live: u32,
+    /// Earliest and latest `Date_Start` of its rows.
+    pub min_date: u32,
+    pub max_date: u32,
+}
+
+/// Where a call lives: (segment, row).
+pub(crate) type Loc = (u32, u32);
+
+/// The tables of a write transaction, opened once.
+pub(crate) struct WriteTables<'txn> {
+    pub calls: Table<'txn, (u32, u32), &'static [u8]>,
+    pub call_ids: Table<'txn, &'static str, (u32, u32)>,
+    pub properties: Table<'txn, &'static str, (&'static str, u64)>,
+    pub accounts: Table<'txn, &'static str, (u32, u64)>,
+    pub segments: Table<'txn, u32, &'static [u8]>,
+    pub postings: Table<'txn, (u32, u8, &'static str), &'static [u8]>,
+    pub dates: Table<'txn, (u32, u32, u32), u32>,
+    pub callers: Table<'txn, (u8, &'static str, &'static str, u32, &'static str), ()>,
+    pub meta: Table<'txn, &'static str, u64>,
+}
+
+impl<'txn> WriteTables<'txn> {
+    pub(crate) fn open(txn: &'txn WriteTransaction) -> Result<WriteTables<'txn>, StoreError> {
+        Ok(WriteTables {
+            calls: txn.open_table(CALLS)?,
+            call_ids: txn.open_table(CALL_IDS)?,
+            properties: txn.open_table(PROPERTIES)?,
+            accounts: txn.open_table(ACCOUNTS)?,
+            segments: txn.open_table(SEGMENTS)?,
+            postings: txn.open_table(POSTINGS)?,
+            dates: txn.open_table(DATES)?,
+            callers: txn.open_table(CALLERS)?,
+            meta: txn.open_table(META)?,
+        })
+    }
+}
+
+/// Serializes a bitmap for the `postings` table.
+pub(crate) fn bitmap_bytes(bitmap: &RoaringBitmap) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::with_capacity(bitmap.serialized_size());
+    bitmap
+        .serialize_into(&mut out)
+        .map_err(|e| StoreError::Corrupt(format!("a bitmap does not serialize: {e}")))?;
+    Ok(out)
+}
+
+/// Reads a bitmap written by [`bitmap_bytes`].
+pub(crate) fn bitmap_from(bytes: &[u8]) -> Result<RoaringBitmap, StoreError> {
+    RoaringBitmap::deserialize_from(bytes)
+        .map_err(|e| StoreError::Corrupt(format!("a posting bitmap does not decode: {e}")))
+}
+
+/// Reads one posting bitmap; an absent one is empty.
+pub(crate) fn read_posting<T>(
+    postings: &T,
+    seg: u32,
+    kind: Posting,
+    value: &str,
+) -> Result<Option<RoaringBitmap>, StoreError>
+where
+    T: ReadableTable<(u32, u8, &'static str), &'static [u8]>,
+{
+    match postings.get((seg, kind as u8, value))? {
+        Some(guard) => Ok(Some(bitmap_from(guard.value())?)),
+        None => Ok(None),
+    }
+}
+
+/// Reads a segment header.
+pub(crate) fn read_header<T>(segments: &T, seg: u32) -> Result<SegmentHeader, StoreError>
+where
+    T: ReadableTable<u32, &'static [u8]>,
+{
+    match segments.get(seg)? {
+        Some(guard) => codec::decode(guard.value(), "a segment header"),
+        None => Err(StoreError::Corrupt(format!("segment {seg} has no header"))),
+    }
+}
+
+/// Reads and decodes the call at `loc`.
+pub(crate) fn read_call<T>(calls: &T, loc: Loc, counters: &CounterCells) -> Result<Call, StoreError>
+where
+    T: ReadableTable<(u32, u32), &'static [u8]>,
+{
+    counters.add_records_read(1);
+    match calls.get(loc)? {
+        Some(guard) => codec::decode(guard.value(), "a call record"),
+        None => Err(StoreError::Corrupt(format!(
+            "no record at segment {} row {}",
+            loc.0, loc.1
+        ))),
+    }
+}
+
+/// The first row of segment `seg` at or after (`account`, `date`) in row order; `rows` when there
+/// is none. `date` past `u32::MAX` means "after every date of the account".
+pub(crate) fn row_lower_bound<T>(
+    dates: &T,
+    seg: u32,
+    rows: u32,
+    account: u32,
+    date: u64,
+) -> Result<u32, StoreError>
+where
+    T: ReadableTable<(u32, u32, u32), u32>,
+{
+    let start = match u32::try_from(date) {
+        Ok(d) => (seg, account, d),
+        Err(_) => match account.checked_add(1) {
+            Some(next) => (seg, next, 0),
+            None => return Ok(rows),
+        },
+    };
+    let mut range = dates.range(start..)?;
+    match range.next() {
+        Some(entry) => {
+            let (key, row) = entry?;
+            Ok(if key.value().0 == seg {
+                row.value()
+            } else {
+                rows
+            })
+        }
+        None => Ok(rows),
+    }
+}
+
+/// The first call of a caller in a scope, in result order: its (`Date_Start`, `CallSid`).
+fn first_of_group<T>(callers: &T, group: &GroupKey) -> Result<Option<(u32, String)>, StoreError>
+where
+    T: ReadableTable<(u8, &'static str, &'static str, u32, &'static str), ()>,
+{
+    let (scope, sid, caller) = group;
+    let mut range = callers.range((*scope, sid.as_str(), caller.as_str(), 0u32, "")..)?;
+    if let Some(entry) = range.next() {
+        let (key, _) = entry?;
+        let (s, k, c, date, call_sid) = key.value();
+        if s == *scope && k == sid && c == caller {
+            return Ok(Some((date, call_sid.to_string())));
+        }
+    }
+    Ok(None)
+}
+
+/// (scope, scope sid, caller identity).
+type GroupKey = (u8, String, String);
+
+fn groups_of(call: &Call) -> Option<[GroupKey; 2]> {
+    let caller = call.caller_identity()?;
+    Some([
+        (SCOPE_ACCOUNT, call.account_sid.clone(), caller.to_string()),
+        (
+            SCOPE_PROPERTY,
+            call.property_sid.clone(),
+            caller.to_string(),
+        ),
+    ])
+}
+
+/// The merge policy: segments of the same tier (size class by powers of `factor`) are merged
+/// once `factor` of them exist.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MergePolicy {
+    pub factor: usize,
+}
+
+impl MergePolicy {
+    fn tier(&self, rows: u32) -> u32 {
+        let f = self.factor.max(2) as u64;
+        let mut tier = 0;
+        let mut size = u64::from(rows.max(1));
+        while size >= f {
+            size /= f;
+            tier += 1;
+        }
+        tier
+    }
+}
+
+/// A write: calls to insert or replace (normalized and deduplicated) and CallSids to delete.
+pub(crate) struct Batch<'a> {
+    pub upserts: Vec<Call>,
+    pub deletes: &'a [String],
+}
+
+/// What [`apply`] did.
+pub(crate) struct Applied {
+    pub written: usize,
+    pub replaced: usize,
+    pub deleted: usize,
+}
+
+/// Applies a batch inside a write transaction: removes the calls it replaces or deletes, adds its
+/// calls as a new segment, keeps the Unique flags exact, and merges as the policy asks.
+pub(crate) fn apply(
+    t: &mut WriteTables<'_>,
+    batch: Batch<'_>,
+    policy: MergePolicy,
+    counters: &CounterCells,
+) -> Result<Applied, StoreError> {
+    let upsert_sids: HashSet<String> = batch.upserts.iter().map(|c| c.call_sid.clone()).collect();
+    let delete_sids: HashSet<&str> = batch.deletes.iter().map(String::as_str).collect();
+    // 1. The stored versions that this batch removes.
+    let mut removed: Vec<(Loc, Call)> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut deleted = 0;
+    let mut replaced = 0;
+    for sid in batch
+        .upserts
+        .iter()
+        .map(|c| c.call_sid.as_str())
+        .chain(batch.deletes.iter().map(String::as_str))
+    {
+        if !seen.insert(sid) {
+            continue;
+        }
+        let loc = t.call_ids.get(sid)?.map(|g| g.value());
+        if let Some(loc) = loc {
+            removed.push((loc, read_call(&t.calls, loc, counters)?));
+            if upsert_sids.contains(sid) {
+                replaced += 1;
+            } else {
+                deleted += 1;
+            }
+        }
+    }
+    // 2. A property belongs to one account while it has calls.
+    check_bindings(t, &batch.upserts, &removed)?;
+    // 3. The first call of every caller group the batch touches, before it.
+    let mut groups: BTreeMap<GroupKey, Option<(u32, String)>> = BTreeMap::new();
+    for call in removed.iter().map(|(_, c)| c).chain(batch.upserts.iter()) {
+        for group in groups_of(call).into_iter().flatten() {
+            if let std::collections::btree_map::Entry::Vacant(slot) = groups.entry(group) {
+                let first = first_of_group(&t.callers, slot.key())?;
+                slot.insert(first);
+            }
+        }
+    }
+    // 4. Remove the old versions.
+    let mut tombstones: BTreeMap<u32, RoaringBitmap> = BTreeMap::new();
+    for (loc, call) in &removed {
+        tombstones.entry(loc.0).or_default().insert(loc.1);
+        if let Some(caller) = call.caller_identity() {
+            t.callers.remove((
+                SCOPE_ACCOUNT,
+                call.account_sid.as_str(),
+                caller,
+                call.date_start,
+                call.call_sid.as_str(),
+            ))?;
+            t.callers.remove((
+                SCOPE_PROPERTY,
+                call.property_sid.as_str(),
+                caller,
+                call.date_start,
+                call.call_sid.as_str(),
+            ))?;
+        }
+        adjust_counts(t, call, false)?;
+        t.call_ids.remove(call.call_sid.as_str())?;
+    }
+    // 5. Register the new calls.
+    let mut rows: Vec<(u32, Call)> = Vec::with_capacity(batch.upserts.len());
+    for call in batch.upserts {
+        if let Some(caller) = call.caller_identity() {
+            t.callers.insert(
+                (
+                    SCOPE_ACCOUNT,
+                    call.account_sid.as_str(),
+                    caller,
+                    call.date_start,
+                    call.call_sid.as_str(),
+                ),
+                (),
+            )?;
+            t.callers.insert(
+                (
+                    SCOPE_PROPERTY,
+                    call.property_sid.as_str(),
+                    caller,
+                    call.date_start,
+                    call.call_sid.as_str(),
+                ),
+                (),
+            )?;
+        }
+        let account = adjust_counts(t, &call, true)?;
+        rows.push((account, call));
+    }
+    // 6. The first call of each touched group after the batch, and the flags that flip.
+    let mut firsts: HashSet<(u8, String)> = HashSet::new(); // (scope, CallSid) now first
+    let mut flips: BTreeMap<(u32, Posting), RoaringBitmap> = BTreeMap::new();
+    for (group, before) in &groups {
+        let after = first_of_group(&t.callers, group)?;
+        if let Some((_, sid)) = &after {
+            firsts.insert((group.0, sid.clone()));
+        }
+        let before_sid = before.as_ref().map(|(_, s)| s.as_str());
+        let after_sid = after.as_ref().map(|(_, s)| s.as_str());
+        if before_sid == after_sid {
+            continue;
+        }
+        let flip = if group.0 == SCOPE_ACCOUNT {
+            Posting::UniqueAccountFlip
+        } else {
+            Posting::UniquePropertyFlip
+        };
+        // A call that stays where it was (neither replaced nor deleted) flips in place.
+        for sid in [before_sid, after_sid].into_iter().flatten() {
+            if upsert_sids.contains(sid) || delete_sids.contains(sid) {
+                continue;
+            }
+            let loc = t.call_ids.get(sid)?.map(|g| g.value());
+            if let Some((seg, row)) = loc {
+                let bits = flips.entry((seg, flip)).or_default();
+                if !bits.remove(row) {
+                    bits.insert(row);
+                }
+            }
+        }
+    }
+    // 7. The new segment.
+    let written = rows.len();
+    if !rows.is_empty() {
+        rows.sort_by(|a, b| {
+            (a.0, a.1.date_start, a.1.call_sid.as_bytes()).cmp(&(
+                b.0,
+                b.1.date_start,
+                b.1.call_sid.as_bytes(),
+            ))
+        });
+        let seg = next_id(t, "next_segment")?;
+        let mut builder = SegmentBuilder::new(seg);
+        for (account, call) in rows {
+            let ua = firsts.contains(&(SCOPE_ACCOUNT, call.call_sid.clone()));
+            let up = firsts.contains(&(SCOPE_PROPERTY, call.call_sid.clone()));
+            builder.push(t, account, &call, ua, up, counters)?;
+        }
+        builder.finish(t, counters)?;
+    }
+    // 8. Flips and tombstones on older segments.
+    for ((seg, kind), bits) in flips {
+        xor_posting(t, seg, kind, &bits, counters)?;
+    }
+    for (seg, bits) in tombstones {
+        let mut header = read_header(&t.segments, seg)?;
+        header.live = header.live.saturating_sub(bits.len() as u32);
+        if header.live == 0 {
+            drop_segment(t, seg)?;
+            continue;
+        }
+        xor_posting(t, seg, Posting::Tombstone, &bits, counters)?;
+        t.segments.insert(seg, codec::encode(&header)?.as_slice())?;
+    }
+    // 9. Merges.
+    merge_by_policy(t, policy, counters)?;
+    Ok(Applied {
+        written,
+        replaced,
+        deleted,
+    })
+}
+
+fn check_bindings(
+    t: &WriteTables<'_>,
+    upserts: &[Call],
+    removed: &[(Loc, Call)],
+) -> Result<(), StoreError> {
+    let mut leaving: HashMap<&str, u64> = HashMap::new();
+    for (_, call) in removed {
+        *leaving.entry(call.property_sid.as_str()).or_default() += 1;
+    }
+    let mut in_batch: HashMap<&str, &str> = HashMap::new();
+    for call in upserts {
+        let property = call.property_sid.as_str();
+        let stored = t.properties.get(property)?.map(|g| {
+            let (account, n) = g.value();
+            (account.to_string(), n)
+        });
+        let bound_to = match stored {
+            Some((account, n)) if n > leaving.get(property).copied().unwrap_or(0) => Some(account),
+            _ => in_batch.get(property).map(|a| a.to_string()),
+        };
+        if let Some(bound_to) = bound_to {
+            if bound_to != call.account_sid {
+                return Err(StoreError::PropertyBound {
+                    call_sid: call.call_sid.clone(),
+                    property_sid: call.property_sid.clone(),
+                    bound_to,
+                    account_sid: call.account_sid.clone(),
+                });
+            }
+        }
+        in_batch
+            .entry(property)
+            .or_insert(call.account_sid.as_str());
+    }
+    Ok(())
+}
+
+/// Counts a call in or out of its account and property; returns the account's id.
+fn adjust_counts(t: &mut WriteTables<'_>, call: &Call, add: bool) -> Result<u32, StoreError> {
+    let account = t
+        .accounts
+        .get(call.account_sid.as_str())?
+        .map(|g| g.value());
+    let (id, n) = match account {
+        Some(v) => v,
+        None => (next_id(t, "next_account")?, 0),
+    };
+    let n = if add { n + 1 } else { n.saturating_sub(1) };
+    t.accounts.insert(call.account_sid.as_str(), (id, n))?;
+    let property = t
+        .properties
+        .get(call.property_sid.as_str())?
+        .map(|g| g.value().1)
+        .unwrap_or(0);
+    let property = if add {
+        property + 1
+    } else {
+        property.saturating_sub(1)
+    };
+    if property == 0 {
+        t.properties.remove(call.property_sid.as_str())?;
+    } else {
+        t.properties.insert(
+            call.property_sid.as_str(),
+            (call.account_sid.as_str(), property),
+        )?;
+    }
+    Ok(id)
+}
+
+/// Takes the next value of a counter in `meta`.
+fn next_id(t: &mut WriteTables<'_>, name: &str) -> Result<u32, StoreError> {
+    let next = t.meta.get(name)?.map(|g| g.value()).unwrap_or(0);
+    let id = u32::try_from(next)
+        .map_err(|_| StoreError::Corrupt(format!("counter {name} is past its range: {next}")))?;
+    t.meta.insert(name, next + 1)?;
+    Ok(id)
+}
+
+/// XORs `bits` into a posting of a segment (deleting it when it becomes empty).
+fn xor_posting(
+    t: &mut WriteTables<'_>,
+    seg: u32,
+    kind: Posting,
+    bits: &RoaringBitmap,
+    counters: &CounterCells,
+) -> Result<(), StoreError> {
+    let mut current = read_posting(&t.postings, seg, kind, "")?.unwrap_or_default();
+    current ^= bits;
+    if current.is_empty() {
+        t.postings.remove((seg, kind as u8, ""))?;
+    } else {
+        let bytes = bitmap_bytes(&current)?;
+        counters.add_postings_written(1, bytes.len());
+        t.postings.insert((seg, kind as u8, ""), bytes.as_slice())?;
+    }
+    Ok(())
+}
+
+/// Removes a segment and everything it holds (its calls are already elsewhere or deleted).
+fn drop_segment(t: &mut WriteTables<'_>, seg: u32) -> Result<(), StoreError> {
+    t.calls
+        .retain_in((seg, 0u32)..=(seg, u32::MAX), |_, _| false)?;
+    t.dates
+        .retain_in((seg, 0u32, 0u32)..=(seg, u32::MAX, u32::MAX), |_, _| false)?;
+    t.postings
+        .retain_in((seg, 0u8, "")..(seg.saturating_add(1), 0u8, ""), |_, _| {
+            false
+        })?;
+    if seg == u32::MAX {
+        t.postings.retain_in((seg, 0u8, "").., |_, _| false)?;
+    }
+    t.segments.remove(seg)?;
+    Ok(())
+}
+
+/// Writes one segment row by row, in row order.
+struct SegmentBuilder {
+    seg: u32,
+    header: SegmentHeader,
+    postings: HashMap<(Posting, String), RoaringBitmap>,
+    last: Option<(u32, u32)>,
+}
+
+impl SegmentBuilder {
+    fn new(seg: u32) -> SegmentBuilder {
+        SegmentBuilder {
+            seg,
+            header: SegmentHeader {
+                rows: 0,
+                live: 0,
+                min_date: u32::MAX,
+                max_date: 0,
+            },
+            postings: HashMap::new(),
+            last: None,
+        }
+    }
+
+    fn post(&mut self, kind: Posting, value: &str, row: u32) {
+        match self.postings.get_mut(&(kind, value.to_string())) {
+            Some(bits) => {
+                bits.insert(row);
+            }
+            None => {
+                let mut bits = RoaringBitmap::new();
+                bits.insert(row);
+                self.postings.insert((kind, value.to_string()), bits);
+            }
+        }
+    }
+
+    fn push(
+        &mut self,
+        t: &mut WriteTables<'_>,
+        account: u32,
+        call: &Call,
+        unique_account: bool,
+        unique_property: bool,
+        counters: &CounterCells,
+    ) -> Result<(), StoreError> {
+        let row = self.header.rows;
+        let loc = (self.seg, row);
+        t.calls.insert(loc, codec::encode(call)?.as_slice())?;
+        counters.add_records_written(1);
+        t.call_ids.insert(call.call_sid.as_str(), loc)?;
+        if self.last != Some((account, call.date_start)) {
+            t.dates.insert((self.seg, account, call.date_start), row)?;
+            self.last = Some((account, call.date_start));
+        }
+        self.post(Posting::Property, &call.property_sid, row);
+        self.post(Posting::Disposition, call.disposition.as_str(), row);
+        self.post(Posting::To, &call.to, row);
+        for (kind, value) in [
+            (Posting::Endpoint, &call.endpoint),
+            (Posting::Source, &call.attribution_source),
+            (Posting::Medium, &call.attribution_medium),
+            (Posting::Campaign, &call.attribution_campaign),
+            (Posting::Content, &call.attribution_content),
+        ] {
+            if let Some(v) = value {
+                self.post(kind, v, row);
+            }
+        }
+        if let Some(path) = &call.prompts_keys {
+            for prefix in prompt_prefixes(path) {
+                self.post(Posting::Prompt, prefix, row);
+            }
+        }
+        if call.caller_identity().is_none() {
+            self.post(Posting::Anonymous, "", row);
+        }
+        if unique_account {
+            self.post(Posting::UniqueAccount, "", row);
+        }
+        if unique_property {
+            self.post(Posting::UniqueProperty, "", row);
+        }
+        self.header.rows += 1;
+        self.header.live += 1;
+        self.header.min_date = self.header.min_date.min(call.date_start);
+        self.header.max_date = self.header.max_date.max(call.date_start);
+        Ok(())
+    }
+
+    fn finish(self, t: &mut WriteTables<'_>, counters: &CounterCells) -> Result<(), StoreError> {
+        let mut postings: Vec<_> = self.postings.into_iter().collect();
+        postings.sort_by(|a, b| a.0.cmp(&b.0));
+        for ((kind, value), mut bits) in postings {
+            bits.optimize();
+            let bytes = bitmap_bytes(&bits)?;
+            counters.add_postings_written(1, bytes.len());
+            t.postings
+                .insert((self.seg, kind as u8, value.as_str()), bytes.as_slice())?;
+        }
+        t.segments
+            .insert(self.seg, codec::encode(&self.header)?.as_slice())?;
+        Ok(())
+    }
+}
+
+/// The segments and their headers, in id order.
+pub(crate) fn list_segments<T>(segments: &T) -> Result<Vec<(u32, SegmentHeader)>, StoreError>
+where
+    T: ReadableTable<u32, &'static [u8]>,
+{
+    let mut out = Vec::new();
+    for entry in segments.iter()? {
+        let (key, value) = entry?;
+        out.push((
+            key.value(),
+            codec::decode(value.value(), "a segment header")?,
+        ));
+    }
+    Ok(out)
+}
+
+/// Merges segments while some tier holds `factor` of them.
+fn merge_by_policy(
+    t: &mut WriteTables<'_>,
+    policy: MergePolicy,
+    counters: &CounterCells,
+) -> Result<(), StoreError> {
+    loop {
+        let segments = list_segments(&t.segments)?;
+        let mut tiers: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        for (seg, header) in &segments {
+            tiers
+                .entry(policy.tier(header.live))
+                .or_default()
+                .push(*seg);
+        }
+        let Some(group) = tiers
+            .into_values()
+            .find(|segs| segs.len() >= policy.factor.max(2))
+        else {
+            return Ok(());
+        };
+        merge(t, &group, counters)?;
+    }
+}
+
+/// Merges every segment into one (nothing to do with fewer than two).
+pub(crate) fn merge_all(
+    t: &mut WriteTables<'_>,
+    counters: &CounterCells,
+) -> Result<(), StoreError> {
+    let segments: Vec<u32> = list_segments(&t.segments)?
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    if segments.len() > 1 || has_tombstones(t, &segments)? {
+        merge(t, &segments, counters)?;
+    }
+    Ok(())
+}
+
+fn has_tombstones(t: &WriteTables<'_>, segments: &[u32]) -> Result<bool, StoreError> {
+    for &seg in segments {
+        if t.postings
+            .get((seg, Posting::Tombstone as u8, ""))?
+            .is_some()
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// One input of a merge: a segment read in chunks, its deleted rows and its Unique flags.
+struct MergeInput {
+    seg: u32,
+    rows: u32,
+    next_row: u32,
+    buffer: std::collections::VecDeque<(u32, Call)>,
+    tombstones: RoaringBitmap,
+    unique_account: RoaringBitmap,
+    unique_property: RoaringBitmap,
+}
+
+const MERGE_CHUNK: u32 = 2048;
+
+impl MergeInput {
+    fn open(t: &WriteTables<'_>, seg: u32) -> Result<MergeInput, StoreError> {
+        let header = read_header(&t.segments, seg)?;
+        let get = |kind| -> Result<RoaringBitmap, StoreError> {
+            Ok(read_posting(&t.postings, seg, kind, "")?.unwrap_or_default())
+        };
+        Ok(MergeInput {
+            seg,
+            rows: header.rows,
+            next_row: 0,
+            buffer: Default::default(),
+            tombstones: get(Posting::Tombstone)?,
+            unique_account: get(Posting::UniqueAccount)? ^ get(Posting::UniqueAccountFlip)?,
+            unique_property: get(Posting::UniqueProperty)? ^ get(Posting::UniquePropertyFlip)?,
+        })
+    }
+
+    /// The next live row, reading a chunk when the buffer is empty.
+    fn peek(
+        &mut self,
+        t: &WriteTables<'_>,
+        counters: &CounterCells,
+    ) -> Result<Option<&(u32, Call)>, StoreError> {
+        while self.buffer.is_empty() && self.next_row < self.rows {
+            let end = self.next_row.saturating_add(MERGE_CHUNK).min(self.rows);
+            for entry in t.calls.range((self.seg, self.next_row)..(self.seg, end))? {
+                let (key, value) = entry?;
+                let row = key.value().1;
+                if self.tombstones.contains(row) {
+                    continue;
+                }
+                counters.add_records_read(1);
+                let call: Call = codec::decode(value.value(), "a call record")?;
+                self.buffer.push_back((row, call));
+            }
+            self.next_row = end;
+        }
+        Ok(self.buffer.front())
+    }
+}
+
+/// Merges segments into a new one: a k-way merge of their live rows in row order, read and
+/// written in chunks so that memory holds bitmaps, not calls.
+fn merge(t: &mut WriteTables<'_>, segs: &[u32], counters: &CounterCells) -> Result<(), StoreError> {
+    counters.add_merge();
+    let mut inputs = segs
+        .iter()
+        .map(|&seg| MergeInput::open(t, seg))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut account_ids: HashMap<String, u32> = HashMap::new();
+    let new_seg = next_id(t, "next_segment")?;
+    let mut builder = SegmentBuilder::new(new_seg);
+    loop {
+        // Pick the input whose next row sorts first.
+        let mut best: Option<(usize, (u32, u32, String))> = None;
+        for (i, input) in inputs.iter_mut().enumerate() {
+            let Some((_, call)) = input.peek(t, counters)? else {
+                continue;
+            };
+            let account = match account_ids.get(&call.account_sid) {
+                Some(&id) => id,
+                None => {
+                    let id = t
+                        .accounts
+                        .get(call.account_sid.as_str())?
+                        .map(|g| g.value().0)
+                        .ok_or_else(|| {
+                            StoreError::Corrupt(format!("account {:?} has no id", call.account_sid))
+                        })?;
+                    account_ids.insert(call.account_sid.clone(), id);
+                    id
+                }
+            };
+            let key = (account, call.date_start, call.call_sid.clone());
+            if best.as_ref().is_none_or(|(_, b)| key < *b) {
+                best = Some((i, key));
+            }
+        }
+        let Some((i, (account, _, _))) = best else {
+            break;
+        };
+        let input = &mut inputs[i];
+        let Some((row, call)) = input.buffer.pop_front() else {
+            break;
+        };
+        let ua = input.unique_account.contains(row);
+        let up = input.unique_property.contains(row);
+        builder.push(t, account, &call, ua, up, counters)?;
+    }
+    let empty = builder.header.rows == 0;
+    if !empty {
+        builder.finish(t, counters)?;
+    }
+    for &seg in segs {
+        drop_segment(t, seg)?;
+    }
+    Ok(())
+}

@@ -45,6 +45,7 @@
 
 mod codec;
 mod error;
+mod exec;
 mod index;
 mod json;
 mod model;
@@ -56,9 +57,8 @@ mod store;
 pub use error::{ApiError, Error, ErrorCode, RecordError, Result, StoreError};
 pub use json::{ApiCall, Response};
 pub use model::{
-    ANONYMOUS, Call, Disposition, Field, FieldValue, TrafficType, caller_identity,
-    normalize_phone,
+    ANONYMOUS, Call, Disposition, Field, FieldValue, TrafficType, caller_identity, normalize_phone,
 };
 pub use query::{DEFAULT_COUNT, Query, Scope, UniqueFilter};
 pub use request::{Request, parse_request};
-pub use store::{Counters, Store, StoreStats, WriteSummary};
+pub use store::{Counters, DEFAULT_MERGE_FACTOR, FORMAT_VERSION, Store, StoreStats, WriteSummary};

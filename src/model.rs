@@ -561,11 +561,13 @@ impl Call {
                 Field::Duration => {
                     call.duration = match &value {
                         Value::Null => 0,
-                        Value::Number(n) => n.as_u64().ok_or_else(|| RecordError::InvalidValue {
-                            field: field.name(),
-                            value: n.to_string(),
-                            reason: "must be a whole number of seconds, 0 or more",
-                        })?,
+                        Value::Number(n) => {
+                            n.as_u64().ok_or_else(|| RecordError::InvalidValue {
+                                field: field.name(),
+                                value: n.to_string(),
+                                reason: "must be a whole number of seconds, 0 or more",
+                            })?
+                        }
                         other => return Err(wrong_type("an integer", other)),
                     };
                 }

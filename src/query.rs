@@ -28,9 +28,13 @@ pub enum UniqueFilter {
 impl UniqueFilter {
     /// Parses `All`, `Unique` or `Repeat` in any case.
     pub fn parse(text: &str) -> Option<UniqueFilter> {
-        [UniqueFilter::All, UniqueFilter::Unique, UniqueFilter::Repeat]
-            .into_iter()
-            .find(|u| u.as_str().eq_ignore_ascii_case(text))
+        [
+            UniqueFilter::All,
+            UniqueFilter::Unique,
+            UniqueFilter::Repeat,
+        ]
+        .into_iter()
+        .find(|u| u.as_str().eq_ignore_ascii_case(text))
     }
 
     /// The canonical name.
@@ -239,7 +243,11 @@ impl Query {
                 continue;
             }
             let normalized = normalize_prompt_path(path).ok_or_else(|| {
-                ApiError::invalid("Prompts_keys", path, "an IVR path may not hold an empty key")
+                ApiError::invalid(
+                    "Prompts_keys",
+                    path,
+                    "an IVR path may not hold an empty key",
+                )
             })?;
             prompts_keys.push(normalized);
         }

@@ -1,16 +1,61 @@
-//! The store: a redb file of calls in segments with roaring-bitmap indexes. SKELETON: being written.
-#![allow(unused_variables, clippy::todo)]
+//! The store: one redb file (or memory) holding calls in segments with roaring-bitmap indexes.
+//!
+//! Every table is declared here, once. See ARCHITECTURE.md for the storage shape.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::error::Result;
+use redb::backends::InMemoryBackend;
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+use crate::error::{ApiError, ErrorCode, Result, StoreError};
+use crate::exec::{self, ReadTables};
+use crate::index::{self, Batch, MergePolicy, WriteTables};
 use crate::json::Response;
 use crate::model::Call;
 use crate::query::Query;
-use crate::request::Request;
+use crate::request::{Request, parse_request};
+
+/// (segment, row) → encoded call.
+pub(crate) const CALLS: TableDefinition<(u32, u32), &[u8]> = TableDefinition::new("calls");
+/// CallSid → (segment, row).
+pub(crate) const CALL_IDS: TableDefinition<&str, (u32, u32)> = TableDefinition::new("call_ids");
+/// PropertySid → (AccountSid, calls of the property).
+pub(crate) const PROPERTIES: TableDefinition<&str, (&str, u64)> =
+    TableDefinition::new("properties");
+/// AccountSid → (account id, calls of the account). Ids order rows inside segments.
+pub(crate) const ACCOUNTS: TableDefinition<&str, (u32, u64)> = TableDefinition::new("accounts");
+/// Segment id → encoded segment header.
+pub(crate) const SEGMENTS: TableDefinition<u32, &[u8]> = TableDefinition::new("segments");
+/// (segment, posting kind, value) → serialized roaring bitmap of rows.
+pub(crate) const POSTINGS: TableDefinition<(u32, u8, &str), &[u8]> =
+    TableDefinition::new("postings");
+/// (segment, account id, `Date_Start`) → the first row of that account and date.
+pub(crate) const DATES: TableDefinition<(u32, u32, u32), u32> = TableDefinition::new("dates");
+/// (scope, scope sid, caller, `Date_Start`, CallSid) → (): every call of every caller, in order.
+pub(crate) const CALLERS: TableDefinition<(u8, &str, &str, u32, &str), ()> =
+    TableDefinition::new("callers");
+/// Name → value: the format version and id counters.
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// The format version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+const FORMAT_KEY: &str = "callstore_format_version";
+/// The first bytes of every redb file.
+const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
 
 /// A store of calls in one redb file (or in memory).
-pub struct Store {}
+///
+/// Reads run on snapshots and may run from many threads at once; writes are serialized.
+pub struct Store {
+    db: Database,
+    path: Option<PathBuf>,
+    counters: CounterCells,
+    merge: MergePolicy,
+}
 
 /// What a write did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -22,6 +67,9 @@ pub struct WriteSummary {
 }
 
 /// Work counters since the store was opened: what reads and writes touched.
+///
+/// They let tests and tools see the cost of an operation in records and postings rather than in
+/// time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Call records read and decoded.
@@ -34,6 +82,42 @@ pub struct Counters {
     pub posting_bytes_written: u64,
     /// Segment merges run.
     pub merges: u64,
+}
+
+/// The live counters behind [`Counters`].
+#[derive(Debug, Default)]
+pub(crate) struct CounterCells {
+    records_read: AtomicU64,
+    records_written: AtomicU64,
+    postings_written: AtomicU64,
+    posting_bytes_written: AtomicU64,
+    merges: AtomicU64,
+}
+
+impl CounterCells {
+    pub(crate) fn add_records_read(&self, n: u64) {
+        self.records_read.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn add_records_written(&self, n: u64) {
+        self.records_written.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn add_postings_written(&self, n: u64, bytes: usize) {
+        self.postings_written.fetch_add(n, Ordering::Relaxed);
+        self.posting_bytes_written
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+    pub(crate) fn add_merge(&self) {
+        self.merges.fetch_add(1, Ordering::Relaxed);
+    }
+    fn snapshot(&self) -> Counters {
+        Counters {
+            records_read: self.records_read.load(Ordering::Relaxed),
+            records_written: self.records_written.load(Ordering::Relaxed),
+            postings_written: self.postings_written.load(Ordering::Relaxed),
+            posting_bytes_written: self.posting_bytes_written.load(Ordering::Relaxed),
+            merges: self.merges.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// A summary of a store's contents.
@@ -49,67 +133,340 @@ pub struct StoreStats {
     pub segments: u64,
     /// The format version of the file.
     pub format_version: u32,
-    /// The earliest and latest `Date_Start`, when there are calls.
+    /// The earliest and latest `Date_Start` of the stored calls, when there are calls.
     pub date_range: Option<(u32, u32)>,
     /// The file's size in bytes (`None` in memory).
     pub file_bytes: Option<u64>,
 }
 
+/// The default merge factor: segments of a size class merge when this many exist.
+pub const DEFAULT_MERGE_FACTOR: usize = 8;
+
+fn io_error(path: &Path, source: std::io::Error) -> StoreError {
+    StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn not_a_store(path: &Path, reason: impl Into<String>) -> StoreError {
+    StoreError::NotAStore {
+        path: path.display().to_string(),
+        reason: reason.into(),
+    }
+}
+
 impl Store {
-    /// Creates a new store file at `path`; an error if a file is there.
+    fn from_db(db: Database, path: Option<PathBuf>) -> Store {
+        Store {
+            db,
+            path,
+            counters: CounterCells::default(),
+            merge: MergePolicy {
+                factor: DEFAULT_MERGE_FACTOR,
+            },
+        }
+    }
+
+    /// Creates a new store file at `path`; an error if anything is there already.
     pub fn create(path: impl AsRef<Path>) -> Result<Store> {
-        todo!()
+        let path = path.as_ref();
+        if fs::symlink_metadata(path).is_ok() {
+            return Err(io_error(
+                path,
+                std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a file is already there"),
+            )
+            .into());
+        }
+        let db = Database::create(path).map_err(|e| open_error(path, e))?;
+        let store = Store::from_db(db, Some(path.to_path_buf()));
+        store.initialize()?;
+        Ok(store)
     }
-    /// Opens an existing store file; an error if it is missing or not a callstore file.
+
+    /// Opens an existing store file; an error if it is missing, is not a callstore file, or has
+    /// another format version. The file is not changed when it is refused.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
-        todo!()
+        let path = path.as_ref();
+        check_header(path)?;
+        let db = Database::open(path).map_err(|e| open_error(path, e))?;
+        let store = Store::from_db(db, Some(path.to_path_buf()));
+        store.check_format(path)?;
+        Ok(store)
     }
-    /// Opens the store file at `path`, creating it if there is no file.
+
+    /// Opens the store file at `path`, creating it when there is no file.
     pub fn open_or_create(path: impl AsRef<Path>) -> Result<Store> {
-        todo!()
+        let path = path.as_ref();
+        match fs::symlink_metadata(path) {
+            Ok(_) => Store::open(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Store::create(path),
+            Err(e) => Err(io_error(path, e).into()),
+        }
     }
-    /// A store held in memory.
+
+    /// A store held in memory, gone when dropped.
     pub fn in_memory() -> Result<Store> {
-        todo!()
+        let db = Database::builder().create_with_backend(InMemoryBackend::new())?;
+        let store = Store::from_db(db, None);
+        store.initialize()?;
+        Ok(store)
     }
-    /// Writes a batch atomically.
+
+    /// Sets the merge factor: segments of one size class merge once `factor` of them exist
+    /// (at least 2; default [`DEFAULT_MERGE_FACTOR`]). Larger factors make writes cheaper and
+    /// queries visit more segments.
+    pub fn set_merge_factor(&mut self, factor: usize) {
+        self.merge.factor = factor.max(2);
+    }
+
+    fn initialize(&self) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            drop(WriteTables::open(&txn)?);
+            let mut meta = txn.open_table(META)?;
+            meta.insert(FORMAT_KEY, u64::from(FORMAT_VERSION))?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn check_format(&self, path: &Path) -> Result<()> {
+        let txn = self.db.begin_read()?;
+        let meta = match txn.open_table(META) {
+            Ok(meta) => meta,
+            Err(redb::TableError::TableDoesNotExist(_)) => {
+                return Err(not_a_store(path, "a redb file without callstore's tables").into());
+            }
+            Err(e) => return Err(StoreError::from(e).into()),
+        };
+        let Some(version) = meta.get(FORMAT_KEY)?.map(|g| g.value()) else {
+            return Err(not_a_store(path, "a redb file without callstore's format marker").into());
+        };
+        if version != u64::from(FORMAT_VERSION) {
+            return Err(StoreError::FormatVersion {
+                path: path.display().to_string(),
+                found: u32::try_from(version).unwrap_or(u32::MAX),
+                expected: FORMAT_VERSION,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Writes a batch atomically: every call inserted or replacing the stored call with its
+    /// CallSid (the last of a CallSid in the batch wins), or, on any invalid record or a property
+    /// bound to another account, nothing at all.
+    ///
+    /// Calls are normalized first ([`Call::normalize`]).
     pub fn write(&self, calls: Vec<Call>) -> Result<WriteSummary> {
-        todo!()
+        let upserts = prepare(calls)?;
+        let applied = self.apply(Batch {
+            upserts,
+            deletes: &[],
+        })?;
+        Ok(WriteSummary {
+            written: applied.written,
+            replaced: applied.replaced,
+        })
     }
-    /// Deletes calls by CallSid; returns how many were stored.
+
+    /// Deletes calls by CallSid, atomically; returns how many were stored. Unknown CallSids are
+    /// not an error.
     pub fn delete<S: AsRef<str>>(&self, call_sids: &[S]) -> Result<usize> {
-        todo!()
+        let deletes: Vec<String> = call_sids.iter().map(|s| s.as_ref().to_string()).collect();
+        let applied = self.apply(Batch {
+            upserts: Vec::new(),
+            deletes: &deletes,
+        })?;
+        Ok(applied.deleted)
     }
-    /// One call by CallSid.
-    pub fn get(&self, call_sid: &str) -> Result<Option<Call>> {
-        todo!()
+
+    fn apply(&self, batch: Batch<'_>) -> Result<index::Applied> {
+        let txn = self.db.begin_write()?;
+        let applied = {
+            let mut tables = WriteTables::open(&txn)?;
+            index::apply(&mut tables, batch, self.merge, &self.counters)?
+        };
+        txn.commit()?;
+        Ok(applied)
     }
-    /// A page of calls.
-    pub fn query(&self, query: &Query) -> Result<Vec<Call>> {
-        todo!()
-    }
-    /// The number of calls that match, ignoring skip and count.
-    pub fn count(&self, query: &Query) -> Result<u64> {
-        todo!()
-    }
-    /// Answers a typed request.
-    pub fn execute(&self, request: &Request) -> Result<Response> {
-        todo!()
-    }
-    /// Answers a request string.
-    pub fn answer(&self, request: &str) -> Result<Response> {
-        todo!()
-    }
-    /// Work counters.
-    pub fn counters(&self) -> Counters {
-        todo!()
-    }
-    /// Contents summary.
-    pub fn stats(&self) -> Result<StoreStats> {
-        todo!()
-    }
-    /// Merges all segments into one.
+
+    /// Merges every segment into one, dropping deleted rows. Queries then visit one segment.
     pub fn compact(&self) -> Result<()> {
-        todo!()
+        let txn = self.db.begin_write()?;
+        {
+            let mut tables = WriteTables::open(&txn)?;
+            index::merge_all(&mut tables, &self.counters)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The call with this CallSid, if stored.
+    pub fn get(&self, call_sid: &str) -> Result<Option<Call>> {
+        let txn = self.db.begin_read()?;
+        let ids = txn.open_table(CALL_IDS)?;
+        let Some(loc) = ids.get(call_sid)?.map(|g| g.value()) else {
+            return Ok(None);
+        };
+        let calls = txn.open_table(CALLS)?;
+        Ok(Some(index::read_call(&calls, loc, &self.counters)?))
+    }
+
+    /// A page of the calls that match a query, in (`Date_Start`, `CallSid`) order.
+    pub fn query(&self, query: &Query) -> Result<Vec<Call>> {
+        let q = query.normalized()?;
+        let txn = self.db.begin_read()?;
+        let tables = ReadTables::open(&txn)?;
+        let plan = exec::plan(&tables, &q)?;
+        Ok(exec::page(
+            &tables,
+            &plan,
+            u64::from(q.results_skip),
+            u64::from(q.results_count),
+            &self.counters,
+        )?)
+    }
+
+    /// The number of calls that match a query, ignoring `Results_Skip` and `Results_Count`.
+    pub fn count(&self, query: &Query) -> Result<u64> {
+        let q = query.normalized()?;
+        let txn = self.db.begin_read()?;
+        let tables = ReadTables::open(&txn)?;
+        Ok(exec::plan(&tables, &q)?.count())
+    }
+
+    /// Answers a typed request: one call (or 404 `NotFound`), or a page of calls.
+    pub fn execute(&self, request: &Request) -> Result<Response> {
+        match request {
+            Request::Call(sid) => match self.get(sid)? {
+                Some(call) => Ok(Response::Call(Box::new(call))),
+                None => Err(ApiError::new(
+                    ErrorCode::NotFound,
+                    format!("No call with CallSid {sid:?}"),
+                )
+                .into()),
+            },
+            Request::List(query) => Ok(Response::Calls(self.query(query)?)),
+        }
+    }
+
+    /// Answers a request string (path and query string), as the API would.
+    ///
+    /// ```
+    /// # fn main() -> callstore::Result<()> {
+    /// let store = callstore::Store::in_memory()?;
+    /// assert_eq!(store.answer("/v2/Accounts/AC1/Calls")?.to_json(), "[]");
+    /// match store.answer("/v2/Calls/CA404") {
+    ///     Err(callstore::Error::Api(e)) => assert_eq!(e.status(), 404),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn answer(&self, request: &str) -> Result<Response> {
+        self.execute(&parse_request(request)?)
+    }
+
+    /// Work counters since the store was opened.
+    pub fn counters(&self) -> Counters {
+        self.counters.snapshot()
+    }
+
+    /// A summary of the store's contents.
+    pub fn stats(&self) -> Result<StoreStats> {
+        let txn = self.db.begin_read()?;
+        let tables = ReadTables::open(&txn)?;
+        let mut accounts = 0;
+        for entry in tables.accounts.iter()? {
+            if entry?.1.value().1 > 0 {
+                accounts += 1;
+            }
+        }
+        let segments = index::list_segments(&tables.segments)?;
+        let date_range = segments
+            .iter()
+            .filter(|(_, h)| h.live > 0)
+            .map(|(_, h)| (h.min_date, h.max_date))
+            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
+        let calls = txn.open_table(CALL_IDS)?.len()?;
+        let file_bytes = match &self.path {
+            Some(p) => Some(fs::metadata(p).map_err(|e| io_error(p, e))?.len()),
+            None => None,
+        };
+        Ok(StoreStats {
+            calls,
+            accounts,
+            properties: tables.properties.len()?,
+            segments: segments.len() as u64,
+            format_version: FORMAT_VERSION,
+            date_range: if calls == 0 { None } else { date_range },
+            file_bytes,
+        })
+    }
+}
+
+/// Normalizes a batch and keeps the last record of each CallSid, in the order of those last
+/// records.
+fn prepare(calls: Vec<Call>) -> Result<Vec<Call>, StoreError> {
+    let mut calls = calls;
+    for (index, call) in calls.iter_mut().enumerate() {
+        call.normalize()
+            .map_err(|source| StoreError::InvalidRecord {
+                index,
+                call_sid: Some(call.call_sid.trim().to_string()).filter(|s| !s.is_empty()),
+                source,
+            })?;
+    }
+    let mut last: HashMap<&str, usize> = HashMap::with_capacity(calls.len());
+    for (i, call) in calls.iter().enumerate() {
+        last.insert(call.call_sid.as_str(), i);
+    }
+    let keep: Vec<bool> = calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| last.get(c.call_sid.as_str()) == Some(&i))
+        .collect();
+    Ok(calls
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(c, k)| k.then_some(c))
+        .collect())
+}
+
+/// Refuses, without opening it with redb, a path that is not a redb file.
+fn check_header(path: &Path) -> Result<(), StoreError> {
+    let meta = fs::metadata(path).map_err(|e| io_error(path, e))?;
+    if meta.is_dir() {
+        return Err(not_a_store(path, "it is a directory"));
+    }
+    let mut head = [0u8; REDB_MAGIC.len()];
+    let mut file = fs::File::open(path).map_err(|e| io_error(path, e))?;
+    let mut got = 0;
+    while got < head.len() {
+        match file.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_error(path, e)),
+        }
+    }
+    if got == 0 {
+        return Err(not_a_store(path, "the file is empty"));
+    }
+    if got < head.len() || head != REDB_MAGIC {
+        return Err(not_a_store(path, "it does not start with a redb header"));
+    }
+    Ok(())
+}
+
+fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
+    match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+            path: path.display().to_string(),
+        },
+        redb::DatabaseError::Storage(redb::StorageError::Io(source)) => io_error(path, source),
+        other => StoreError::from(other),
     }
 }

@@ -1,0 +1,318 @@
+//! Query execution, the read side of the storage shape: per segment, a match bitmap from row
+//! ranges and postings; across segments, a merge in result order that skips by counting.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use redb::{ReadOnlyTable, ReadTransaction};
+use roaring::RoaringBitmap;
+
+use crate::error::StoreError;
+use crate::index::{self, Posting, SegmentHeader, read_posting, row_lower_bound};
+use crate::model::Call;
+use crate::query::{Query, Scope, UniqueFilter};
+use crate::store::{ACCOUNTS, CALLS, CounterCells, DATES, POSTINGS, PROPERTIES, SEGMENTS};
+
+/// The tables a query reads, opened once in a read transaction.
+pub(crate) struct ReadTables {
+    pub calls: ReadOnlyTable<(u32, u32), &'static [u8]>,
+    pub accounts: ReadOnlyTable<&'static str, (u32, u64)>,
+    pub properties: ReadOnlyTable<&'static str, (&'static str, u64)>,
+    pub segments: ReadOnlyTable<u32, &'static [u8]>,
+    pub postings: ReadOnlyTable<(u32, u8, &'static str), &'static [u8]>,
+    pub dates: ReadOnlyTable<(u32, u32, u32), u32>,
+}
+
+impl ReadTables {
+    pub(crate) fn open(txn: &ReadTransaction) -> Result<ReadTables, StoreError> {
+        Ok(ReadTables {
+            calls: txn.open_table(CALLS)?,
+            accounts: txn.open_table(ACCOUNTS)?,
+            properties: txn.open_table(PROPERTIES)?,
+            segments: txn.open_table(SEGMENTS)?,
+            postings: txn.open_table(POSTINGS)?,
+            dates: txn.open_table(DATES)?,
+        })
+    }
+}
+
+/// The matches of a query in one segment.
+struct SegmentMatch {
+    seg: u32,
+    rows: u32,
+    bits: RoaringBitmap,
+}
+
+/// A planned query: the account id of its scope and the matches per segment.
+pub(crate) struct Plan {
+    account: u32,
+    matches: Vec<SegmentMatch>,
+}
+
+impl Plan {
+    /// All matches, ignoring skip and count.
+    pub(crate) fn count(&self) -> u64 {
+        self.matches.iter().map(|m| m.bits.len()).sum()
+    }
+}
+
+/// Plans a normalized query: one match bitmap per segment.
+pub(crate) fn plan(r: &ReadTables, q: &Query) -> Result<Plan, StoreError> {
+    let (account_sid, property) = match &q.scope {
+        Scope::Account(a) => (a.clone(), None),
+        Scope::Property(p) => match r.properties.get(p.as_str())? {
+            Some(g) => (g.value().0.to_string(), Some(p.as_str())),
+            None => return Ok(empty_plan()),
+        },
+    };
+    let Some(account) = r.accounts.get(account_sid.as_str())?.map(|g| g.value().0) else {
+        return Ok(empty_plan());
+    };
+    let mut matches = Vec::new();
+    for (seg, header) in index::list_segments(&r.segments)? {
+        if let Some(bits) = match_segment(r, q, seg, &header, account, property)? {
+            if !bits.is_empty() {
+                matches.push(SegmentMatch {
+                    seg,
+                    rows: header.rows,
+                    bits,
+                });
+            }
+        }
+    }
+    Ok(Plan { account, matches })
+}
+
+fn empty_plan() -> Plan {
+    Plan {
+        account: 0,
+        matches: Vec::new(),
+    }
+}
+
+/// The OR of the postings of `values`; `None` when the filter is not given.
+fn any_of(
+    r: &ReadTables,
+    seg: u32,
+    kind: Posting,
+    values: &[impl AsRef<str>],
+) -> Result<Option<RoaringBitmap>, StoreError> {
+    if values.is_empty() {
+        return Ok(None);
+    }
+    let mut out = RoaringBitmap::new();
+    for v in values {
+        if let Some(bits) = read_posting(&r.postings, seg, kind, v.as_ref())? {
+            out |= bits;
+        }
+    }
+    Ok(Some(out))
+}
+
+fn match_segment(
+    r: &ReadTables,
+    q: &Query,
+    seg: u32,
+    header: &SegmentHeader,
+    account: u32,
+    property: Option<&str>,
+) -> Result<Option<RoaringBitmap>, StoreError> {
+    let from = q.date_from.unwrap_or(0);
+    if header.max_date < from || q.date_to.is_some_and(|to| header.min_date >= to) {
+        return Ok(None);
+    }
+    let lo = row_lower_bound(&r.dates, seg, header.rows, account, u64::from(from))?;
+    let to = q.date_to.map_or(u64::from(u32::MAX) + 1, u64::from);
+    let hi = row_lower_bound(&r.dates, seg, header.rows, account, to)?;
+    if lo >= hi {
+        return Ok(None);
+    }
+    let mut bits = RoaringBitmap::new();
+    bits.insert_range(lo..hi);
+    if let Some(p) = property {
+        match read_posting(&r.postings, seg, Posting::Property, p)? {
+            Some(posting) => bits &= posting,
+            None => return Ok(None),
+        }
+    }
+    let dispositions: Vec<&str> = q.dispositions.iter().map(|d| d.as_str()).collect();
+    for (kind, values) in [
+        (Posting::Disposition, &dispositions[..]),
+        (Posting::To, &to_strs(&q.to)[..]),
+        (Posting::Endpoint, &to_strs(&q.endpoint)[..]),
+        (Posting::Source, &to_strs(&q.attribution_source)[..]),
+        (Posting::Medium, &to_strs(&q.attribution_medium)[..]),
+        (Posting::Campaign, &to_strs(&q.attribution_campaign)[..]),
+        (Posting::Content, &to_strs(&q.attribution_content)[..]),
+        (Posting::Prompt, &to_strs(&q.prompts_keys)[..]),
+    ] {
+        if let Some(any) = any_of(r, seg, kind, values)? {
+            bits &= any;
+            if bits.is_empty() {
+                return Ok(Some(bits));
+            }
+        }
+    }
+    if let Some(dead) = read_posting(&r.postings, seg, Posting::Tombstone, "")? {
+        bits -= dead;
+    }
+    if q.unique != UniqueFilter::All {
+        let (base, flip) = match property {
+            Some(_) => (Posting::UniqueProperty, Posting::UniquePropertyFlip),
+            None => (Posting::UniqueAccount, Posting::UniqueAccountFlip),
+        };
+        let mut unique = read_posting(&r.postings, seg, base, "")?.unwrap_or_default();
+        if let Some(flip) = read_posting(&r.postings, seg, flip, "")? {
+            unique ^= flip;
+        }
+        if q.unique == UniqueFilter::Unique {
+            bits &= unique;
+        } else {
+            bits -= unique;
+            if let Some(anonymous) = read_posting(&r.postings, seg, Posting::Anonymous, "")? {
+                bits -= anonymous;
+            }
+        }
+    }
+    Ok(Some(bits))
+}
+
+fn to_strs(values: &[String]) -> Vec<&str> {
+    values.iter().map(String::as_str).collect()
+}
+
+/// The page of a plan: `skip` matches left out, then at most `count`, in result order.
+pub(crate) fn page(
+    r: &ReadTables,
+    plan: &Plan,
+    skip: u64,
+    count: u64,
+    counters: &CounterCells,
+) -> Result<Vec<Call>, StoreError> {
+    let total = plan.count();
+    if count == 0 || skip >= total {
+        return Ok(Vec::new());
+    }
+    let want = count.min(total - skip) as usize;
+    if let [only] = &plan.matches[..] {
+        return read_rows(r, only, skip, want, counters);
+    }
+    // Cursors: for each segment, the rank of its first match on the page.
+    let starts = start_ranks(r, plan, skip, counters)?;
+    // A k-way merge on (Date_Start, CallSid), holding the next call of each segment.
+    let mut heap = BinaryHeap::new();
+    let mut heads: Vec<Option<Call>> = Vec::with_capacity(plan.matches.len());
+    let mut iters = Vec::with_capacity(plan.matches.len());
+    for (i, (m, start)) in plan.matches.iter().zip(starts).enumerate() {
+        let mut it = match u32::try_from(start).ok().and_then(|s| m.bits.select(s)) {
+            Some(first) => m.bits.range(first..),
+            None => m.bits.range(1..1),
+        };
+        let head = match it.next() {
+            Some(row) => {
+                let call = index::read_call(&r.calls, (m.seg, row), counters)?;
+                heap.push(Reverse((call.date_start, call.call_sid.clone(), i)));
+                Some(call)
+            }
+            None => None,
+        };
+        heads.push(head);
+        iters.push(it);
+    }
+    let mut out = Vec::with_capacity(want);
+    while out.len() < want {
+        let Some(Reverse((_, _, i))) = heap.pop() else {
+            break;
+        };
+        let Some(call) = heads[i].take() else {
+            break;
+        };
+        out.push(call);
+        if out.len() == want {
+            break;
+        }
+        if let Some(row) = iters[i].next() {
+            let call = index::read_call(&r.calls, (plan.matches[i].seg, row), counters)?;
+            heap.push(Reverse((call.date_start, call.call_sid.clone(), i)));
+            heads[i] = Some(call);
+        }
+    }
+    Ok(out)
+}
+
+/// Reads `want` matches of one segment from rank `skip` on.
+fn read_rows(
+    r: &ReadTables,
+    m: &SegmentMatch,
+    skip: u64,
+    want: usize,
+    counters: &CounterCells,
+) -> Result<Vec<Call>, StoreError> {
+    let Some(first) = u32::try_from(skip).ok().and_then(|s| m.bits.select(s)) else {
+        return Ok(Vec::new());
+    };
+    m.bits
+        .range(first..)
+        .take(want)
+        .map(|row| index::read_call(&r.calls, (m.seg, row), counters))
+        .collect()
+}
+
+/// For each segment of the plan, how many of its matches come before global position `skip`.
+///
+/// Finds the date of the `skip`-th match by bisection on dates (counting matches before a date is
+/// a seek per segment and a rank), then orders the matches of that one date by CallSid.
+fn start_ranks(
+    r: &ReadTables,
+    plan: &Plan,
+    skip: u64,
+    counters: &CounterCells,
+) -> Result<Vec<u64>, StoreError> {
+    let before = |date: u64| -> Result<Vec<u64>, StoreError> {
+        plan.matches
+            .iter()
+            .map(|m| {
+                let row = row_lower_bound(&r.dates, m.seg, m.rows, plan.account, date)?;
+                Ok(m.bits.range_cardinality(..row))
+            })
+            .collect()
+    };
+    let sum = |v: &[u64]| v.iter().sum::<u64>();
+    // Invariant: matches before `lo` <= skip < matches before `hi`.
+    let mut lo: u64 = 0;
+    let mut hi: u64 = u64::from(u32::MAX) + 1;
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if sum(&before(mid)?) <= skip {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let mut ranks = before(lo)?;
+    let mut left = skip - sum(&ranks);
+    if left == 0 {
+        return Ok(ranks);
+    }
+    // The matches dated `lo`, across segments, ordered by CallSid.
+    let upper = before(lo + 1)?;
+    let mut tied: Vec<(String, usize)> = Vec::new();
+    for (i, m) in plan.matches.iter().enumerate() {
+        let Some(first) = u32::try_from(ranks[i]).ok().and_then(|s| m.bits.select(s)) else {
+            continue;
+        };
+        for row in m.bits.range(first..).take((upper[i] - ranks[i]) as usize) {
+            let call = index::read_call(&r.calls, (m.seg, row), counters)?;
+            tied.push((call.call_sid, i));
+        }
+    }
+    tied.sort();
+    for (_, i) in tied {
+        if left == 0 {
+            break;
+        }
+        ranks[i] += 1;
+        left -= 1;
+    }
+    Ok(ranks)
+}

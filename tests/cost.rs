@@ -1,0 +1,142 @@
+//! The cost of paging and writing, counted (records read, records and postings written), never
+//! timed: a deep page does not sort or read all matches, and a small write into a large store
+//! rewrites a bounded amount.
+
+use callstore::{Call, Disposition, Query, Store};
+
+const CALLS: u32 = 200_000;
+
+/// A deterministic pseudo-random sequence (SplitMix64).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn call(rng: &mut Rng, i: u32) -> Call {
+    // Four in five calls in one big account; dates with many ties, in no particular order.
+    let account = if rng.below(5) == 0 { "AC2" } else { "AC1" };
+    let property = if account == "AC1" { "PR1" } else { "PR2" };
+    let date = 1_600_000_000 + rng.below(50_000) as u32;
+    let mut c = Call::new(
+        account,
+        property,
+        format!("CA{i:08}"),
+        date,
+        "+15550100",
+        Disposition::ALL[rng.below(5) as usize],
+    );
+    c.from = format!("+1555{:07}", rng.below(60_000));
+    c
+}
+
+/// A store of 200,000 calls written in 40 out-of-order batches, and the calls themselves.
+fn build() -> (Store, Vec<Call>) {
+    let store = Store::in_memory().expect("store");
+    let mut rng = Rng(7);
+    let calls: Vec<Call> = (0..CALLS).map(|i| call(&mut rng, i)).collect();
+    for batch in calls.chunks(5_000) {
+        store.write(batch.to_vec()).expect("write");
+    }
+    (store, calls)
+}
+
+#[test]
+fn a_deep_page_reads_only_its_records() {
+    let (store, calls) = build();
+    let segments = store.stats().expect("stats").segments;
+    assert!(
+        segments >= 2,
+        "the page must be merged across segments, got {segments}"
+    );
+
+    // The naive answer: filter, sort, slice.
+    let mut expected: Vec<&Call> = calls.iter().filter(|c| c.account_sid == "AC1").collect();
+    expected.sort_by(|a, b| (a.date_start, &a.call_sid).cmp(&(b.date_start, &b.call_sid)));
+    assert!(expected.len() > 150_200);
+    let want: Vec<&str> = expected[150_000..150_200]
+        .iter()
+        .map(|c| c.call_sid.as_str())
+        .collect();
+
+    let before = store.counters().records_read;
+    let page = store
+        .query(&Query::account("AC1").skip(150_000).count(200))
+        .expect("query");
+    let read = store.counters().records_read - before;
+    let got: Vec<&str> = page.iter().map(|c| c.call_sid.as_str()).collect();
+    assert_eq!(got, want);
+    // The page, one look-ahead record per segment, and the calls sharing the first call's second.
+    assert!(
+        read <= 200 + segments + 16,
+        "a page of 200 at skip 150,000 read {read} records over {segments} segments"
+    );
+
+    // One segment: the page is a select and the page's own reads.
+    store.compact().expect("compact");
+    let before = store.counters().records_read;
+    let page = store
+        .query(&Query::account("AC1").skip(150_000).count(200))
+        .expect("query");
+    assert_eq!(store.counters().records_read - before, 200);
+    let got: Vec<&str> = page.iter().map(|c| c.call_sid.as_str()).collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn a_small_write_rewrites_a_bounded_amount() {
+    let (mut store, _) = build();
+    store.compact().expect("compact");
+    let mut rng = Rng(99);
+    // 100 calls: new ones, earlier calls of known callers (flipping Unique flags in the big
+    // segment) and replacements of stored calls (tombstones in the big segment).
+    let batch = |rng: &mut Rng, round: u32| -> Vec<Call> {
+        (0..100)
+            .map(|i| {
+                let id = if i % 4 == 0 {
+                    rng.below(u64::from(CALLS)) as u32
+                } else {
+                    CALLS + round * 100 + i
+                };
+                let mut c = call(rng, id);
+                c.date_start -= 100_000;
+                c
+            })
+            .collect()
+    };
+    let before = store.counters();
+    store.write(batch(&mut rng, 0)).expect("write");
+    let after = store.counters();
+    assert_eq!(
+        after.merges, before.merges,
+        "no merge for one small segment"
+    );
+    assert_eq!(after.records_written - before.records_written, 100);
+    let postings = after.postings_written - before.postings_written;
+    let bytes = after.posting_bytes_written - before.posting_bytes_written;
+    // The new segment's postings (a few per call) and the big segment's flip and tombstone sets.
+    assert!(postings <= 100 * 8 + 8, "{postings} postings written");
+    assert!(bytes <= 64 * 1024, "{bytes} posting bytes written");
+
+    // Amortized over many writes, merges rewrite each call a logarithmic number of times.
+    store.set_merge_factor(8);
+    let before = store.counters();
+    for round in 1..=64 {
+        store.write(batch(&mut rng, round)).expect("write");
+    }
+    let after = store.counters();
+    let written = after.records_written - before.records_written;
+    assert!(
+        written <= 6_400 * 4,
+        "64 writes of 100 calls rewrote {written} records (store of {CALLS})"
+    );
+    assert!(after.merges > before.merges, "merges ran");
+}

@@ -1,0 +1,327 @@
+//! The engine against the naive model: random operation sequences (batches with out-of-order
+//! times and ties, upserts, duplicates within a batch, deletes of first calls, merges, reopen of
+//! the file), each followed by random queries of every parameter; every answer must equal the
+//! model's.
+//!
+//! `PROPTEST_CASES` sets the number of sequences (default 1,000 here; run 100,000 locally with
+//! `PROPTEST_CASES=100000 cargo test --release --test model_equivalence`).
+
+use callstore::reference::Reference;
+use callstore::{
+    Call, Disposition, Error, Query, Scope, Store, StoreError, TrafficType, UniqueFilter,
+};
+use proptest::prelude::*;
+use proptest::sample::select;
+
+const ACCOUNTS: [&str; 3] = ["AC1", "AC2", "AC3"];
+// Properties and the account each normally belongs to; PR9 is unbound.
+const PROPERTIES: [(&str, &str); 4] = [
+    ("PR1", "AC1"),
+    ("PR2", "AC1"),
+    ("PR3", "AC2"),
+    ("PR4", "AC3"),
+];
+const FROMS: [&str; 8] = [
+    "+1 555 0001",
+    "+15550001",
+    "555-0002",
+    "+1 (555) 0003",
+    "anonymous",
+    "ANONYMOUS",
+    "",
+    "sip:alice",
+];
+const TOS: [&str; 4] = ["+1 (555) 0100", "+15550101", "555-0102", " 5550100 "];
+const ENDPOINTS: [Option<&str>; 4] = [None, Some("+1 555 0200"), Some("5550201"), Some("desk-7")];
+const ATTRS: [Option<&str>; 5] = [
+    None,
+    Some("google"),
+    Some("bing"),
+    Some(" google "),
+    Some("Google"),
+];
+const PROMPTS: [Option<&str>; 7] = [
+    None,
+    Some("1"),
+    Some("1,2"),
+    Some("12"),
+    Some("1, 2 ,3"),
+    Some("2"),
+    Some("2,1"),
+];
+
+fn call_strategy() -> impl Strategy<Value = Call> {
+    (
+        (0usize..40, select(&PROPERTIES[..]), any::<bool>(), 0u32..12),
+        (select(&FROMS[..]), select(&TOS[..]), select(&ENDPOINTS[..])),
+        (
+            select(&Disposition::ALL[..]),
+            select(&ATTRS[..]),
+            select(&ATTRS[..]),
+            select(&PROMPTS[..]),
+        ),
+        (
+            0u64..5000,
+            proptest::option::of(select(&TrafficType::ALL[..])),
+        ),
+        prop_oneof![9 => Just(None), 1 => select(&[0u32, u32::MAX][..]).prop_map(Some)],
+    )
+        .prop_map(
+            |(
+                (sid, (property, account), stray, date),
+                (from, to, endpoint),
+                (d, source, campaign, prompts),
+                (duration, traffic),
+                extreme,
+            )| {
+                // Now and then a call names its property with another account.
+                let account = if stray && sid % 13 == 0 {
+                    "AC2"
+                } else {
+                    account
+                };
+                let mut call = Call::new(
+                    account,
+                    property,
+                    format!("CA{sid:02}"),
+                    extreme.unwrap_or(date * 10),
+                    to,
+                    d,
+                );
+                call.from = from.to_string();
+                call.endpoint = endpoint.map(str::to_string);
+                call.attribution_source = source.map(str::to_string);
+                call.attribution_campaign = campaign.map(str::to_string);
+                call.attribution_medium = campaign.map(|c| format!("{c}-medium"));
+                call.prompts_keys = prompts.map(str::to_string);
+                call.duration = duration;
+                call.session_traffic_type = traffic;
+                call
+            },
+        )
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Write(Vec<Call>),
+    Delete(Vec<String>),
+    Reopen,
+    Compact,
+    Check(Vec<Query>, Vec<String>),
+}
+
+fn list<T: Clone + std::fmt::Debug + 'static>(
+    pool: &'static [T],
+    max: usize,
+) -> impl Strategy<Value = Vec<T>> {
+    proptest::collection::vec(select(pool), 0..=max)
+}
+
+fn query_strategy() -> impl Strategy<Value = Query> {
+    let scope = prop_oneof![
+        select(&ACCOUNTS[..]).prop_map(|a| Scope::Account(a.to_string())),
+        select(&["PR1", "PR2", "PR3", "PR4", "PR9"][..])
+            .prop_map(|p| Scope::Property(p.to_string())),
+    ];
+    (
+        scope,
+        (
+            proptest::option::of(0u32..130),
+            proptest::option::of(0u32..130),
+        ),
+        list(&Disposition::ALL[..], 2),
+        (
+            list(&["+1 555 0100", "5550101", "+15550102", "999"][..], 2),
+            list(&["+15550200", "desk-7", "555 0201"][..], 2),
+        ),
+        (
+            list(&["google", "bing", " Google ", "none"][..], 2),
+            list(&["google-medium", "bing-medium"][..], 1),
+            list(&["google", "bing"][..], 1),
+        ),
+        list(&["1", "1,2", "2", "12", " 1 , 2 ", "1,2,3", "3"][..], 2),
+        select(
+            &[
+                UniqueFilter::All,
+                UniqueFilter::Unique,
+                UniqueFilter::Repeat,
+            ][..],
+        ),
+        (
+            prop_oneof![1 => Just(200u32), 3 => 0u32..12],
+            prop_oneof![1 => Just(0u32), 3 => 0u32..30],
+        ),
+    )
+        .prop_map(
+            |(
+                scope,
+                (from, to),
+                dispositions,
+                (tos, endpoints),
+                (sources, mediums, campaigns),
+                prompts,
+                unique,
+                (count, skip),
+            )| {
+                let mut q = Query::new(scope);
+                q.date_from = from;
+                q.date_to = to;
+                q.dispositions = dispositions;
+                q.to = tos.into_iter().map(str::to_string).collect();
+                q.endpoint = endpoints.into_iter().map(str::to_string).collect();
+                q.attribution_source = sources.into_iter().map(str::to_string).collect();
+                q.attribution_medium = mediums.into_iter().map(str::to_string).collect();
+                q.attribution_campaign = campaigns.into_iter().map(str::to_string).collect();
+                q.prompts_keys = prompts.into_iter().map(str::to_string).collect();
+                q.unique = unique;
+                q.results_count = count;
+                q.results_skip = skip;
+                q
+            },
+        )
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => proptest::collection::vec(call_strategy(), 1..10).prop_map(Op::Write),
+        2 => proptest::collection::vec((0usize..42).prop_map(|i| format!("CA{i:02}")), 1..5).prop_map(Op::Delete),
+        1 => Just(Op::Reopen),
+        1 => Just(Op::Compact),
+        4 => (
+            proptest::collection::vec(query_strategy(), 1..6),
+            proptest::collection::vec((0usize..42).prop_map(|i| format!("CA{i:02}")), 0..3),
+        )
+            .prop_map(|(q, g)| Op::Check(q, g)),
+    ]
+}
+
+/// What a write error says, in a form both sides produce.
+fn write_error_kind(e: &StoreError) -> String {
+    match e {
+        StoreError::InvalidRecord { index, .. } => format!("invalid record {index}"),
+        StoreError::PropertyBound {
+            call_sid, bound_to, ..
+        } => format!("{call_sid} bound to {bound_to}"),
+        other => format!("unexpected: {other}"),
+    }
+}
+
+fn check_queries(
+    store: &Store,
+    model: &Reference,
+    queries: &[Query],
+    gets: &[String],
+) -> Result<(), TestCaseError> {
+    for q in queries {
+        let expected = model.query(q);
+        match (store.query(q), expected) {
+            (Ok(got), Ok(want)) => {
+                let got: Vec<&str> = got.iter().map(|c| c.call_sid.as_str()).collect();
+                let want_sids: Vec<&str> = want.iter().map(|c| c.call_sid.as_str()).collect();
+                prop_assert_eq!(got, want_sids, "query {:?}", q);
+            }
+            (Err(Error::Api(got)), Err(want)) => {
+                prop_assert_eq!(got.code, want.code, "query {:?}", q)
+            }
+            (got, want) => prop_assert!(false, "query {:?}: store {:?}, model {:?}", q, got, want),
+        }
+        match (store.count(q), model.count(q)) {
+            (Ok(got), Ok(want)) => prop_assert_eq!(got, want, "count {:?}", q),
+            (Err(Error::Api(_)), Err(_)) => {}
+            (got, want) => prop_assert!(false, "count {:?}: store {:?}, model {:?}", q, got, want),
+        }
+    }
+    // Whole records, through every field, on an unfiltered page of each scope.
+    for account in ACCOUNTS {
+        let q = Query::account(account).count(1000);
+        prop_assert_eq!(
+            store
+                .query(&q)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?,
+            model
+                .query(&q)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?
+        );
+    }
+    for sid in gets {
+        prop_assert_eq!(
+            store
+                .get(sid)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?,
+            model.get(sid),
+            "get {}",
+            sid
+        );
+    }
+    Ok(())
+}
+
+fn run(ops: Vec<Op>, merge_factor: usize) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let path = dir.path().join("calls.redb");
+    let open = |path: &std::path::Path| -> Result<Store, TestCaseError> {
+        let mut s = Store::open_or_create(path).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        s.set_merge_factor(merge_factor);
+        Ok(s)
+    };
+    let mut store = open(&path)?;
+    let mut model = Reference::new();
+    for op in ops {
+        match op {
+            Op::Write(batch) => {
+                let got = store.write(batch.clone());
+                let want = model.write(batch);
+                match (got, want) {
+                    (Ok(_), Ok(())) => {}
+                    (Err(Error::Store(got)), Err(want)) => {
+                        prop_assert_eq!(write_error_kind(&got), write_error_kind(&want))
+                    }
+                    (got, want) => prop_assert!(false, "write: store {:?}, model {:?}", got, want),
+                }
+            }
+            Op::Delete(sids) => {
+                let got = store
+                    .delete(&sids)
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(got, model.delete(&sids));
+            }
+            Op::Reopen => {
+                drop(store);
+                store = open(&path)?;
+            }
+            Op::Compact => store
+                .compact()
+                .map_err(|e| TestCaseError::fail(e.to_string()))?,
+            Op::Check(queries, gets) => check_queries(&store, &model, &queries, &gets)?,
+        }
+    }
+    // A final full check of every scope and unique mode.
+    let mut finals = Vec::new();
+    for unique in [
+        UniqueFilter::All,
+        UniqueFilter::Unique,
+        UniqueFilter::Repeat,
+    ] {
+        for a in ACCOUNTS {
+            finals.push(Query::account(a).unique(unique).count(1000));
+        }
+        for (p, _) in PROPERTIES {
+            finals.push(Query::property(p).unique(unique).count(1000));
+        }
+    }
+    let all: Vec<String> = (0..42).map(|i| format!("CA{i:02}")).collect();
+    check_queries(&store, &model, &finals, &all)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000),
+        max_shrink_iters: 2000,
+        .. ProptestConfig::default()
+    })]
+
+    #[test]
+    fn engine_matches_model(ops in proptest::collection::vec(op_strategy(), 1..25), factor in 2usize..5) {
+        run(ops, factor)?;
+    }
+}
