@@ -1,0 +1,136 @@
+//! Opening, creating and refusing files: the format marker and version, files that are not
+//! stores (left untouched), and data surviving a reopen.
+
+use callstore::{Call, Disposition, Error, FORMAT_VERSION, Query, Store, StoreError};
+
+fn sample(sid: &str, date: u32) -> Call {
+    Call::new("AC1", "PR1", sid, date, "+15550100", Disposition::Answered)
+}
+
+fn open_err(path: &std::path::Path) -> StoreError {
+    match Store::open(path) {
+        Err(Error::Store(e)) => e,
+        Err(other) => panic!("expected a store error, got {other}"),
+        Ok(_) => panic!("{} opened", path.display()),
+    }
+}
+
+#[test]
+fn data_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("calls.redb");
+    {
+        let store = Store::create(&path).unwrap();
+        store
+            .write(vec![sample("CA2", 20), sample("CA1", 10)])
+            .unwrap();
+        store.delete(&["CA2"]).unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let sids: Vec<String> = store
+        .query(&Query::account("AC1"))
+        .unwrap()
+        .into_iter()
+        .map(|c| c.call_sid)
+        .collect();
+    assert_eq!(sids, ["CA1"]);
+    assert_eq!(store.stats().unwrap().format_version, FORMAT_VERSION);
+}
+
+#[test]
+fn create_refuses_an_existing_file_and_open_a_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("calls.redb");
+    std::fs::write(&path, b"keep me").unwrap();
+    assert!(matches!(
+        Store::create(&path),
+        Err(Error::Store(StoreError::Io { .. }))
+    ));
+    assert_eq!(std::fs::read(&path).unwrap(), b"keep me");
+    let missing = dir.path().join("missing.redb");
+    let e = open_err(&missing);
+    assert!(e.to_string().contains("missing.redb"), "{e}");
+    assert!(!missing.exists(), "open must not create a file");
+}
+
+#[test]
+fn files_that_are_not_stores_are_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[u8], &str); 3] = [
+        ("empty.redb", b"", "empty"),
+        ("text.redb", b"AccountSid,CallSid\nAC1,CA1\n", "redb header"),
+        (
+            "binary.redb",
+            &[
+                0xFF, 0x00, 0x13, 0x37, 0x42, 0x99, 0x01, 0x02, 0x03, 0x04, 0x05,
+            ],
+            "redb header",
+        ),
+    ];
+    for (name, bytes, says) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let e = open_err(&path);
+        assert!(matches!(e, StoreError::NotAStore { .. }), "{name}: {e}");
+        assert!(
+            e.to_string().contains(name) && e.to_string().contains(says),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "{name} was modified");
+    }
+    let e = open_err(dir.path());
+    assert!(e.to_string().contains("directory"), "{e}");
+}
+
+#[test]
+fn a_redb_file_of_another_program_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.redb");
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let def: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("stuff");
+            txn.open_table(def).unwrap().insert("x", 1).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let e = open_err(&path);
+    assert!(matches!(e, StoreError::NotAStore { .. }), "{e}");
+}
+
+#[test]
+fn a_store_of_a_future_format_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("future.redb");
+    drop(Store::create(&path).unwrap());
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let meta: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+            let mut table = txn.open_table(meta).unwrap();
+            table
+                .insert("callstore_format_version", u64::from(FORMAT_VERSION) + 1)
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    match open_err(&path) {
+        StoreError::FormatVersion {
+            found, expected, ..
+        } => {
+            assert_eq!((found, expected), (FORMAT_VERSION + 1, FORMAT_VERSION));
+        }
+        other => panic!("expected a format version error, got {other}"),
+    }
+}
+
+#[test]
+fn a_second_open_of_a_store_in_use_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("calls.redb");
+    let _first = Store::create(&path).unwrap();
+    let e = open_err(&path);
+    assert!(matches!(e, StoreError::InUse { .. }), "{e}");
+}
