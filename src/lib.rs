@@ -46,6 +46,7 @@
 mod codec;
 mod error;
 mod exec;
+pub mod generate;
 mod index;
 mod json;
 mod model;
