@@ -73,7 +73,7 @@ pub(crate) struct WriteTables<'txn> {
     pub segments: Table<'txn, u32, &'static [u8]>,
     pub postings: Table<'txn, (u32, u8, &'static str), &'static [u8]>,
     pub dates: Table<'txn, (u32, u32, u32), u32>,
-    pub callers: Table<'txn, (u8, &'static str, &'static str, u32, &'static str), ()>,
+    pub callers: Table<'txn, &'static [u8], ()>,
     pub meta: Table<'txn, &'static str, u64>,
 }
 
@@ -186,33 +186,58 @@ where
 /// The first call of a caller in a scope, in result order: its (`Date_Start`, `CallSid`).
 fn first_of_group<T>(callers: &T, group: &GroupKey) -> Result<Option<(u32, String)>, StoreError>
 where
-    T: ReadableTable<(u8, &'static str, &'static str, u32, &'static str), ()>,
+    T: ReadableTable<&'static [u8], ()>,
 {
-    let (scope, sid, caller) = group;
-    let mut range = callers.range((*scope, sid.as_str(), caller.as_str(), 0u32, "")..)?;
+    let mut range = callers.range(group.as_slice()..)?;
     if let Some(entry) = range.next() {
         let (key, _) = entry?;
-        let (s, k, c, date, call_sid) = key.value();
-        if s == *scope && k == sid && c == caller {
-            return Ok(Some((date, call_sid.to_string())));
+        let key = key.value();
+        if let Some(rest) = key.strip_prefix(group.as_slice()) {
+            let (date, sid) = rest.split_at_checked(4).ok_or_else(|| {
+                StoreError::Corrupt(format!("a callers key is too short: {key:?}"))
+            })?;
+            let date = u32::from_be_bytes([date[0], date[1], date[2], date[3]]);
+            let sid = std::str::from_utf8(sid)
+                .map_err(|_| StoreError::Corrupt(format!("a callers key is not UTF-8: {key:?}")))?;
+            return Ok(Some((date, sid.to_string())));
         }
     }
     Ok(None)
 }
 
-/// (scope, scope sid, caller identity).
-type GroupKey = (u8, String, String);
+/// A caller group, (scope, scope sid, caller identity), as the byte prefix of its `callers`
+/// keys. Keys are bytes so that B-tree comparisons are one `memcmp`: the scope byte, then each
+/// string with a 4-byte length before it, so that a group's keys are exactly the keys that start
+/// with its prefix; then `Date_Start` big-endian and the CallSid, so that inside a group keys
+/// sort in result order.
+type GroupKey = Vec<u8>;
 
+fn group_key(scope: u8, scope_sid: &str, caller: &str) -> GroupKey {
+    let mut key = Vec::with_capacity(9 + scope_sid.len() + caller.len() + 4 + 36);
+    key.push(scope);
+    for part in [scope_sid, caller] {
+        key.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        key.extend_from_slice(part.as_bytes());
+    }
+    key
+}
+
+/// The caller groups of a call (account scope, property scope); `None` for an anonymous caller.
 fn groups_of(call: &Call) -> Option<[GroupKey; 2]> {
     let caller = call.caller_identity()?;
     Some([
-        (SCOPE_ACCOUNT, call.account_sid.clone(), caller.to_string()),
-        (
-            SCOPE_PROPERTY,
-            call.property_sid.clone(),
-            caller.to_string(),
-        ),
+        group_key(SCOPE_ACCOUNT, &call.account_sid, caller),
+        group_key(SCOPE_PROPERTY, &call.property_sid, caller),
     ])
+}
+
+/// The `callers` keys of a call: its groups followed by its date and CallSid.
+fn caller_keys_of(call: &Call) -> Option<[Vec<u8>; 2]> {
+    Some(groups_of(call)?.map(|mut key| {
+        key.extend_from_slice(&call.date_start.to_be_bytes());
+        key.extend_from_slice(call.call_sid.as_bytes());
+        key
+    }))
 }
 
 /// The merge policy: segments of the same tier (size class by powers of `factor`) are merged
@@ -284,81 +309,103 @@ pub(crate) fn apply(
     }
     // 2. A property belongs to one account while it has calls.
     check_bindings(t, &batch.upserts, &removed)?;
-    // 3. The first call of every caller group the batch touches, before it.
-    let mut groups: BTreeMap<GroupKey, Option<(u32, String)>> = BTreeMap::new();
-    for call in removed.iter().map(|(_, c)| c).chain(batch.upserts.iter()) {
+    // 3. The first call of every caller group the batch touches, before it, and the earliest
+    //    of the batch's own calls in each group.
+    let removed_sids: HashSet<&str> = removed.iter().map(|(_, c)| c.call_sid.as_str()).collect();
+    let mut groups: BTreeMap<GroupKey, GroupChange> = BTreeMap::new();
+    for (call, is_new) in removed
+        .iter()
+        .map(|(_, c)| (c, false))
+        .chain(batch.upserts.iter().map(|c| (c, true)))
+    {
         for group in groups_of(call).into_iter().flatten() {
-            if let std::collections::btree_map::Entry::Vacant(slot) = groups.entry(group) {
-                let first = first_of_group(&t.callers, slot.key())?;
-                slot.insert(first);
+            let change = match groups.entry(group) {
+                std::collections::btree_map::Entry::Occupied(slot) => slot.into_mut(),
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    let before = first_of_group(&t.callers, slot.key())?;
+                    slot.insert(GroupChange {
+                        before,
+                        earliest_new: None,
+                    })
+                }
+            };
+            if is_new {
+                let key = (call.date_start, call.call_sid.clone());
+                if change.earliest_new.as_ref().is_none_or(|e| key < *e) {
+                    change.earliest_new = Some(key);
+                }
             }
         }
     }
-    // 4. Remove the old versions.
+    // 4. Remove the old versions; register the new calls (callers entries in key order).
     let mut tombstones: BTreeMap<u32, RoaringBitmap> = BTreeMap::new();
+    let mut counts = CountDeltas::default();
+    let mut caller_keys: Vec<(bool, Vec<u8>)> = Vec::new();
     for (loc, call) in &removed {
         tombstones.entry(loc.0).or_default().insert(loc.1);
-        if let Some(caller) = call.caller_identity() {
-            t.callers.remove((
-                SCOPE_ACCOUNT,
-                call.account_sid.as_str(),
-                caller,
-                call.date_start,
-                call.call_sid.as_str(),
-            ))?;
-            t.callers.remove((
-                SCOPE_PROPERTY,
-                call.property_sid.as_str(),
-                caller,
-                call.date_start,
-                call.call_sid.as_str(),
-            ))?;
-        }
-        adjust_counts(t, call, false)?;
+        caller_keys.extend(
+            caller_keys_of(call)
+                .into_iter()
+                .flatten()
+                .map(|k| (false, k)),
+        );
+        counts.add(call, -1);
         t.call_ids.remove(call.call_sid.as_str())?;
     }
-    // 5. Register the new calls.
+    for call in &batch.upserts {
+        caller_keys.extend(
+            caller_keys_of(call)
+                .into_iter()
+                .flatten()
+                .map(|k| (true, k)),
+        );
+        counts.add(call, 1);
+    }
+    caller_keys.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+    for (insert, key) in &caller_keys {
+        let key = key.as_slice();
+        if *insert {
+            t.callers.insert(key, ())?;
+        } else {
+            t.callers.remove(key)?;
+        }
+    }
+    let account_ids = counts.apply(t)?;
     let mut rows: Vec<(u32, Call)> = Vec::with_capacity(batch.upserts.len());
     for call in batch.upserts {
-        if let Some(caller) = call.caller_identity() {
-            t.callers.insert(
-                (
-                    SCOPE_ACCOUNT,
-                    call.account_sid.as_str(),
-                    caller,
-                    call.date_start,
-                    call.call_sid.as_str(),
-                ),
-                (),
-            )?;
-            t.callers.insert(
-                (
-                    SCOPE_PROPERTY,
-                    call.property_sid.as_str(),
-                    caller,
-                    call.date_start,
-                    call.call_sid.as_str(),
-                ),
-                (),
-            )?;
-        }
-        let account = adjust_counts(t, &call, true)?;
+        let account = account_ids.get(&call.account_sid).copied().ok_or_else(|| {
+            StoreError::Corrupt(format!("account {:?} has no id", call.account_sid))
+        })?;
         rows.push((account, call));
     }
-    // 6. The first call of each touched group after the batch, and the flags that flip.
+    // 5. The first call of each touched group after the batch, and the flags that flip.
     let mut firsts: HashSet<(u8, String)> = HashSet::new(); // (scope, CallSid) now first
     let mut flips: BTreeMap<(u32, Posting), RoaringBitmap> = BTreeMap::new();
-    for (group, before) in &groups {
-        let after = first_of_group(&t.callers, group)?;
+    for (group, change) in &groups {
+        let kept_before = change
+            .before
+            .as_ref()
+            .filter(|(_, sid)| !removed_sids.contains(sid.as_str()));
+        let after = match (kept_before, &change.before) {
+            // The first stored call stays: the batch's earliest call may take its place.
+            (Some(before), _) => match &change.earliest_new {
+                Some(new) if new < before => Some(new.clone()),
+                _ => Some(before.clone()),
+            },
+            // No stored call: the batch's earliest call is first.
+            (None, None) => change.earliest_new.clone(),
+            // The first stored call left: look again.
+            (None, Some(_)) => first_of_group(&t.callers, group)?,
+        };
         if let Some((_, sid)) = &after {
-            firsts.insert((group.0, sid.clone()));
+            firsts.insert((group.first().copied().unwrap_or(SCOPE_ACCOUNT), sid.clone()));
         }
-        let before_sid = before.as_ref().map(|(_, s)| s.as_str());
+        let before_sid = change.before.as_ref().map(|(_, s)| s.as_str());
         let after_sid = after.as_ref().map(|(_, s)| s.as_str());
         if before_sid == after_sid {
             continue;
         }
-        let flip = if group.0 == SCOPE_ACCOUNT {
+        let flip = if group.first() == Some(&SCOPE_ACCOUNT) {
             Posting::UniqueAccountFlip
         } else {
             Posting::UniquePropertyFlip
@@ -377,7 +424,7 @@ pub(crate) fn apply(
             }
         }
     }
-    // 7. The new segment.
+    // 6. The new segment.
     let written = rows.len();
     if !rows.is_empty() {
         rows.sort_by(|a, b| {
@@ -396,7 +443,7 @@ pub(crate) fn apply(
         }
         builder.finish(t, counters)?;
     }
-    // 8. Flips and tombstones on older segments.
+    // 7. Flips and tombstones on older segments.
     for ((seg, kind), bits) in flips {
         xor_posting(t, seg, kind, &bits, counters)?;
     }
@@ -410,7 +457,7 @@ pub(crate) fn apply(
         xor_posting(t, seg, Posting::Tombstone, &bits, counters)?;
         t.segments.insert(seg, codec::encode(&header)?.as_slice())?;
     }
-    // 9. Merges.
+    // 8. Merges.
     merge_by_policy(t, policy, counters)?;
     Ok(Applied {
         written,
@@ -456,37 +503,65 @@ fn check_bindings(
     Ok(())
 }
 
-/// Counts a call in or out of its account and property; returns the account's id.
-fn adjust_counts(t: &mut WriteTables<'_>, call: &Call, add: bool) -> Result<u32, StoreError> {
-    let account = t
-        .accounts
-        .get(call.account_sid.as_str())?
-        .map(|g| g.value());
-    let (id, n) = match account {
-        Some(v) => v,
-        None => (next_id(t, "next_account")?, 0),
-    };
-    let n = if add { n + 1 } else { n.saturating_sub(1) };
-    t.accounts.insert(call.account_sid.as_str(), (id, n))?;
-    let property = t
-        .properties
-        .get(call.property_sid.as_str())?
-        .map(|g| g.value().1)
-        .unwrap_or(0);
-    let property = if add {
-        property + 1
-    } else {
-        property.saturating_sub(1)
-    };
-    if property == 0 {
-        t.properties.remove(call.property_sid.as_str())?;
-    } else {
-        t.properties.insert(
-            call.property_sid.as_str(),
-            (call.account_sid.as_str(), property),
-        )?;
+/// How a batch changes the call counts of accounts and properties.
+#[derive(Default)]
+struct CountDeltas {
+    accounts: BTreeMap<String, i64>,
+    /// Property → (the account of its last added call, change).
+    properties: BTreeMap<String, (Option<String>, i64)>,
+}
+
+impl CountDeltas {
+    fn add(&mut self, call: &Call, delta: i64) {
+        *self.accounts.entry(call.account_sid.clone()).or_default() += delta;
+        let p = self
+            .properties
+            .entry(call.property_sid.clone())
+            .or_insert((None, 0));
+        p.1 += delta;
+        if delta > 0 {
+            p.0 = Some(call.account_sid.clone());
+        }
     }
-    Ok(id)
+
+    /// Writes the new counts; returns the id of every account the batch names.
+    fn apply(self, t: &mut WriteTables<'_>) -> Result<HashMap<String, u32>, StoreError> {
+        let mut ids = HashMap::with_capacity(self.accounts.len());
+        for (account, delta) in self.accounts {
+            let stored = t.accounts.get(account.as_str())?.map(|g| g.value());
+            let (id, n) = match stored {
+                Some(v) => v,
+                None => (next_id(t, "next_account")?, 0),
+            };
+            let n = n.saturating_add_signed(delta);
+            t.accounts.insert(account.as_str(), (id, n))?;
+            ids.insert(account, id);
+        }
+        for (property, (added_to, delta)) in self.properties {
+            let stored = t.properties.get(property.as_str())?.map(|g| {
+                let (account, n) = g.value();
+                (account.to_string(), n)
+            });
+            let (account, n) = stored.unwrap_or_default();
+            let n = n.saturating_add_signed(delta);
+            // A property left without calls is free again; one that gained calls is bound to
+            // their account (check_bindings made sure they agree with any that stay).
+            if n == 0 {
+                t.properties.remove(property.as_str())?;
+            } else {
+                let account = added_to.unwrap_or(account);
+                t.properties
+                    .insert(property.as_str(), (account.as_str(), n))?;
+            }
+        }
+        Ok(ids)
+    }
+}
+
+/// A caller group's first call before a batch, and the earliest of the batch's calls in it.
+struct GroupChange {
+    before: Option<(u32, String)>,
+    earliest_new: Option<(u32, String)>,
 }
 
 /// Takes the next value of a counter in `meta`.
@@ -539,9 +614,14 @@ fn drop_segment(t: &mut WriteTables<'_>, seg: u32) -> Result<(), StoreError> {
 struct SegmentBuilder {
     seg: u32,
     header: SegmentHeader,
-    postings: HashMap<(Posting, String), RoaringBitmap>,
+    postings: HashMap<Posting, HashMap<String, RoaringBitmap>>,
     last: Option<(u32, u32)>,
+    /// `call_ids` entries not yet written: B-tree inserts in key order touch each leaf once.
+    ids: Vec<(String, u32)>,
 }
+
+/// How many `call_ids` entries a builder holds before writing them.
+const IDS_CHUNK: usize = 1 << 16;
 
 impl SegmentBuilder {
     fn new(seg: u32) -> SegmentBuilder {
@@ -555,18 +635,20 @@ impl SegmentBuilder {
             },
             postings: HashMap::new(),
             last: None,
+            ids: Vec::new(),
         }
     }
 
     fn post(&mut self, kind: Posting, value: &str, row: u32) {
-        match self.postings.get_mut(&(kind, value.to_string())) {
+        let values = self.postings.entry(kind).or_default();
+        match values.get_mut(value) {
             Some(bits) => {
                 bits.insert(row);
             }
             None => {
                 let mut bits = RoaringBitmap::new();
                 bits.insert(row);
-                self.postings.insert((kind, value.to_string()), bits);
+                values.insert(value.to_string(), bits);
             }
         }
     }
@@ -584,7 +666,10 @@ impl SegmentBuilder {
         let loc = (self.seg, row);
         t.calls.insert(loc, codec::encode(call)?.as_slice())?;
         counters.add_records_written(1);
-        t.call_ids.insert(call.call_sid.as_str(), loc)?;
+        self.ids.push((call.call_sid.clone(), row));
+        if self.ids.len() >= IDS_CHUNK {
+            self.flush_ids(t)?;
+        }
         if self.last != Some((account, call.date_start)) {
             t.dates.insert((self.seg, account, call.date_start), row)?;
             self.last = Some((account, call.date_start));
@@ -624,8 +709,25 @@ impl SegmentBuilder {
         Ok(())
     }
 
-    fn finish(self, t: &mut WriteTables<'_>, counters: &CounterCells) -> Result<(), StoreError> {
-        let mut postings: Vec<_> = self.postings.into_iter().collect();
+    fn flush_ids(&mut self, t: &mut WriteTables<'_>) -> Result<(), StoreError> {
+        self.ids.sort_unstable();
+        for (sid, row) in self.ids.drain(..) {
+            t.call_ids.insert(sid.as_str(), (self.seg, row))?;
+        }
+        Ok(())
+    }
+
+    fn finish(
+        mut self,
+        t: &mut WriteTables<'_>,
+        counters: &CounterCells,
+    ) -> Result<(), StoreError> {
+        self.flush_ids(t)?;
+        let mut postings: Vec<_> = self
+            .postings
+            .into_iter()
+            .flat_map(|(kind, values)| values.into_iter().map(move |(v, b)| ((kind, v), b)))
+            .collect();
         postings.sort_by(|a, b| a.0.cmp(&b.0));
         for ((kind, value), mut bits) in postings {
             bits.optimize();

@@ -35,9 +35,9 @@ pub(crate) const POSTINGS: TableDefinition<(u32, u8, &str), &[u8]> =
     TableDefinition::new("postings");
 /// (segment, account id, `Date_Start`) → the first row of that account and date.
 pub(crate) const DATES: TableDefinition<(u32, u32, u32), u32> = TableDefinition::new("dates");
-/// (scope, scope sid, caller, `Date_Start`, CallSid) → (): every call of every caller, in order.
-pub(crate) const CALLERS: TableDefinition<(u8, &str, &str, u32, &str), ()> =
-    TableDefinition::new("callers");
+/// (scope, scope sid, caller, `Date_Start`, CallSid), encoded as bytes that sort in that order
+/// (see `index::group_key`) → (): every call of every caller, in result order.
+pub(crate) const CALLERS: TableDefinition<&[u8], ()> = TableDefinition::new("callers");
 /// Name → value: the format version and id counters.
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
