@@ -1,0 +1,732 @@
+//! The `callstore` command, run as a real process: every subcommand, its output streams and exit
+//! statuses, and its answers to bad input.
+#![cfg(feature = "cli")]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use tempfile::TempDir;
+
+/// A temporary folder holding a store path (not created) and input files.
+struct Env {
+    dir: TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().expect("a temporary folder"),
+        }
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("calls.redb")
+    }
+
+    fn file(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).expect("write an input file");
+        path
+    }
+
+    /// Runs `callstore --db <db> args...` in the folder.
+    fn run(&self, args: &[&str]) -> Run {
+        self.run_with_stdin(args, None)
+    }
+
+    fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        let db = self.db();
+        let mut full: Vec<&str> = vec!["--db", db.to_str().expect("a UTF-8 path")];
+        full.extend_from_slice(args);
+        run_in(self.dir.path(), &full, stdin)
+    }
+}
+
+/// What a run left: its exit status and its two streams.
+#[derive(Debug)]
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    fn ok(self) -> Run {
+        assert_eq!(self.code, Some(0), "expected success: {self:#?}");
+        self
+    }
+
+    #[track_caller]
+    fn code(self, code: i32) -> Run {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "expected exit status {code}: {self:#?}"
+        );
+        self
+    }
+
+    fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+
+    fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.lines()
+            .into_iter()
+            .map(|l| serde_json::from_str(l).expect("each stdout line is a JSON document"))
+            .collect()
+    }
+}
+
+fn run_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callstore"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start callstore");
+    if let Some(text) = stdin {
+        let mut pipe = child.stdin.take().expect("a stdin pipe");
+        // A command that stops early (a bad store) closes its end: not a test failure.
+        let _ = pipe.write_all(text.as_bytes());
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().expect("wait for callstore");
+    Run {
+        code: status.code(),
+        stdout: String::from_utf8(stdout).expect("UTF-8 stdout"),
+        stderr: String::from_utf8(stderr).expect("UTF-8 stderr"),
+    }
+}
+
+/// One call record as a JSON line.
+fn record(sid: &str, account: &str, property: &str, date: u32, from: &str, disp: &str) -> String {
+    serde_json::json!({
+        "AccountSid": account, "PropertySid": property, "CallSid": sid,
+        "Date_Start": date, "From": from, "To": "+1 555 0199", "Disposition": disp,
+    })
+    .to_string()
+}
+
+/// Five calls of account AC1: two properties, three callers.
+fn sample() -> String {
+    [
+        record(
+            "CA1",
+            "AC1",
+            "PR1",
+            1_700_000_100,
+            "+1 555 0101",
+            "Answered",
+        ),
+        record("CA2", "AC1", "PR1", 1_700_000_200, "+1 555 0102", "Busy"),
+        record(
+            "CA3",
+            "AC1",
+            "PR2",
+            1_700_000_300,
+            "+1 555 0101",
+            "Answered",
+        ),
+        record("CA4", "AC1", "PR2", 1_700_086_400, "", "NoAnswer"),
+        record(
+            "CA5",
+            "AC1",
+            "PR1",
+            1_700_172_800,
+            "+1 555 0102",
+            "Answered",
+        ),
+    ]
+    .join("\n")
+        + "\n"
+}
+
+fn imported_sample() -> Env {
+    let env = Env::new();
+    let input = env.file("calls.jsonl", &sample());
+    env.run(&["import", input.to_str().unwrap()]).ok();
+    env
+}
+
+fn sids(value: &serde_json::Value) -> Vec<&str> {
+    value
+        .as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|c| c["CallSid"].as_str().expect("a CallSid"))
+        .collect()
+}
+
+fn error_code(value: &serde_json::Value) -> &str {
+    value["ResponseStatus"]["ErrorCode"]
+        .as_str()
+        .expect("an error envelope")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arguments and help
+
+#[test]
+fn help_shows_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_in(dir.path(), &["--help"], None).ok();
+    assert!(run.stdout.contains("Examples:"), "{}", run.stdout);
+    for sub in ["import", "get", "delete", "count", "stats"] {
+        let run = run_in(dir.path(), &[sub, "--help"], None).ok();
+        assert!(run.stdout.contains("callstore "), "{sub}: {}", run.stdout);
+        assert!(run.stdout.contains("Example"), "{sub}: {}", run.stdout);
+    }
+    assert!(
+        !dir.path().join("calls.redb").exists(),
+        "help creates no store"
+    );
+}
+
+#[test]
+fn unknown_subcommand_and_flag_are_usage_errors() {
+    let env = Env::new();
+    let run = env.run(&["frobnicate"]).code(2);
+    assert!(run.stderr.contains("frobnicate"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+
+    let run = env.run(&["get", "--bogus", "/v2/Calls/CA1"]).code(2);
+    assert!(run.stderr.contains("--bogus"), "{}", run.stderr);
+
+    let run = env.run(&["import", "--batch", "0", "x.jsonl"]).code(2);
+    assert!(run.stderr.contains("--batch"), "{}", run.stderr);
+
+    // A subcommand without its required arguments.
+    env.run(&["get"]).code(2);
+    assert!(!env.db().exists(), "usage errors create no store");
+}
+
+#[test]
+fn db_defaults_to_calls_redb_in_the_working_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, sample()).unwrap();
+    run_in(dir.path(), &["import", "in.jsonl"], None).ok();
+    assert!(dir.path().join("calls.redb").exists());
+    let run = run_in(dir.path(), &["count", "/v2/Accounts/AC1/Calls"], None).ok();
+    assert_eq!(run.stdout, "5\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// import
+
+#[test]
+fn import_reports_a_summary_on_stderr_only() {
+    let env = Env::new();
+    let input = env.file("calls.jsonl", &sample());
+    let run = env.run(&["import", input.to_str().unwrap()]).ok();
+    assert!(run.stdout.is_empty(), "{run:#?}");
+    let summary = run.stderr.trim_end();
+    assert!(
+        summary.starts_with("imported 5 calls in ") && summary.ends_with(" calls/s)"),
+        "{summary}"
+    );
+    assert_eq!(
+        summary.lines().count(),
+        1,
+        "no progress bar when not a terminal"
+    );
+}
+
+#[test]
+fn import_reads_several_files_and_stdin_skipping_blank_lines() {
+    let env = Env::new();
+    let lines: Vec<String> = sample().lines().map(String::from).collect();
+    let a = env.file("a.jsonl", &format!("{}\n\n{}\n", lines[0], lines[1]));
+    let b = env.file("b.jsonl", &format!("\n  \n{}\r\n", lines[2]));
+    let stdin = format!("{}\n\n{}", lines[3], lines[4]); // no final newline
+    let run = env
+        .run_with_stdin(
+            &[
+                "import",
+                "--batch",
+                "2",
+                a.to_str().unwrap(),
+                "-",
+                b.to_str().unwrap(),
+            ],
+            Some(&stdin),
+        )
+        .ok();
+    assert!(run.stderr.starts_with("imported 5 calls"), "{}", run.stderr);
+    let run = env.run(&["get", "/v2/Accounts/AC1/Calls"]).ok();
+    assert_eq!(
+        sids(&run.json_lines()[0]),
+        ["CA1", "CA2", "CA3", "CA4", "CA5"]
+    );
+}
+
+#[test]
+fn import_upserts_by_call_sid() {
+    let env = imported_sample();
+    let input = env.file(
+        "fix.jsonl",
+        &(record(
+            "CA2",
+            "AC1",
+            "PR1",
+            1_700_000_200,
+            "+1 555 0102",
+            "Answered",
+        ) + "\n"),
+    );
+    env.run(&["import", input.to_str().unwrap()]).ok();
+    let run = env.run(&["get", "/v2/Calls/CA2"]).ok();
+    assert_eq!(run.json_lines()[0]["Disposition"], "Answered");
+    let run = env.run(&["count", "/v2/Accounts/AC1/Calls"]).ok();
+    assert_eq!(run.stdout, "5\n");
+}
+
+#[test]
+fn bad_record_stops_the_import_and_leaves_its_batch_out() {
+    let env = Env::new();
+    let mut lines: Vec<String> = sample().lines().map(String::from).collect();
+    // Line 4 names a disposition that does not exist.
+    lines[3] = record("CA4", "AC1", "PR2", 1_700_086_400, "", "Hung up");
+    let input = env.file("calls.jsonl", &(lines.join("\n") + "\n"));
+    let run = env
+        .run(&["import", "--batch", "2", input.to_str().unwrap()])
+        .code(1);
+    assert!(run.stdout.is_empty());
+    let message = run.stderr.trim_end();
+    assert!(message.starts_with("callstore: "), "{message}");
+    assert!(message.contains("calls.jsonl"), "names the file: {message}");
+    assert!(message.contains("line 4"), "names the line: {message}");
+    assert!(message.contains("CA4"), "names the CallSid: {message}");
+    assert!(
+        message.contains("Disposition"),
+        "names the field: {message}"
+    );
+    assert!(
+        message.contains("2 calls"),
+        "says what was committed: {message}"
+    );
+    assert!(!message.contains("panicked"), "{message}");
+
+    // Batch 1 (lines 1-2) stays; batch 2 (lines 3-4) left nothing; line 5 was never read.
+    let run = env.run(&["count", "/v2/Accounts/AC1/Calls"]).ok();
+    assert_eq!(run.stdout, "2\n");
+    let run = env
+        .run(&["get", "/v2/Calls/CA2", "/v2/Calls/CA3", "/v2/Calls/CA5"])
+        .code(2);
+    let answers = run.json_lines();
+    assert_eq!(answers[0]["CallSid"], "CA2");
+    assert_eq!(error_code(&answers[1]), "NotFound");
+    assert_eq!(error_code(&answers[2]), "NotFound");
+}
+
+#[test]
+fn unreadable_json_line_is_named_without_a_call_sid() {
+    let env = Env::new();
+    let first = sample().lines().next().unwrap().to_string();
+    let input = env.file(
+        "broken.jsonl",
+        &format!("{first}\n{{\"CallSid\": \"CA9\", \n"),
+    );
+    let run = env.run(&["import", input.to_str().unwrap()]).code(1);
+    assert!(run.stderr.contains("broken.jsonl"), "{}", run.stderr);
+    assert!(run.stderr.contains("line 2"), "{}", run.stderr);
+    assert!(run.stderr.contains("0 calls"), "{}", run.stderr);
+    // Line 1 shared the failing batch (default size), so nothing is stored.
+    let run = env.run(&["count", "/v2/Accounts/AC1/Calls"]).ok();
+    assert_eq!(run.stdout, "0\n");
+}
+
+#[test]
+fn unknown_field_names_line_and_call_sid() {
+    let env = Env::new();
+    let input = env.file(
+        "calls.jsonl",
+        r#"{"AccountSid":"AC1","PropertySid":"PR1","CallSid":"CA7","Date_Start":1,"To":"1","Disposition":"Busy","Colour":"red"}"#,
+    );
+    let run = env.run(&["import", input.to_str().unwrap()]).code(1);
+    assert!(run.stderr.contains("line 1"), "{}", run.stderr);
+    assert!(run.stderr.contains("\"CA7\""), "{}", run.stderr);
+    assert!(run.stderr.contains("Colour"), "{}", run.stderr);
+}
+
+#[test]
+fn non_utf8_line_is_a_bad_record() {
+    let env = Env::new();
+    let path = env.dir.path().join("latin1.jsonl");
+    let mut bytes = (sample().lines().next().unwrap().to_string() + "\n").into_bytes();
+    bytes.extend_from_slice(b"{\"CallSid\":\"CA\xe9\"}\n");
+    std::fs::write(&path, bytes).unwrap();
+    let run = env.run(&["import", path.to_str().unwrap()]).code(1);
+    assert!(run.stderr.contains("line 2"), "{}", run.stderr);
+}
+
+#[test]
+fn property_of_another_account_is_mapped_to_its_line() {
+    let env = imported_sample();
+    let input = env.file(
+        "more.jsonl",
+        &[
+            record(
+                "CA10",
+                "AC2",
+                "PR9",
+                1_700_000_000,
+                "+1 555 0200",
+                "Answered",
+            ),
+            record(
+                "CA11",
+                "AC2",
+                "PR9",
+                1_700_000_001,
+                "+1 555 0200",
+                "Answered",
+            ),
+            // PR1 belongs to AC1.
+            record(
+                "CA12",
+                "AC2",
+                "PR1",
+                1_700_000_002,
+                "+1 555 0200",
+                "Answered",
+            ),
+        ]
+        .join("\n"),
+    );
+    let run = env
+        .run(&["import", "--batch", "2", input.to_str().unwrap()])
+        .code(1);
+    assert!(run.stderr.contains("more.jsonl"), "{}", run.stderr);
+    assert!(run.stderr.contains("line 3"), "{}", run.stderr);
+    assert!(run.stderr.contains("CA12"), "{}", run.stderr);
+    assert!(run.stderr.contains("2 calls"), "{}", run.stderr);
+    let run = env.run(&["count", "/v2/Accounts/AC2/Calls"]).ok();
+    assert_eq!(run.stdout, "2\n");
+    let run = env.run(&["count", "/v2/Properties/PR1/Calls"]).ok();
+    assert_eq!(run.stdout, "3\n");
+}
+
+#[test]
+fn missing_input_file_creates_no_store() {
+    let env = Env::new();
+    let missing = env.dir.path().join("nope.jsonl");
+    let run = env.run(&["import", missing.to_str().unwrap()]).code(1);
+    assert!(run.stderr.starts_with("callstore: "), "{}", run.stderr);
+    assert!(run.stderr.contains("nope.jsonl"), "{}", run.stderr);
+    assert!(!env.db().exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// get
+
+#[test]
+fn get_prints_one_compact_document_per_request() {
+    let env = imported_sample();
+    let run = env
+        .run(&[
+            "get",
+            "/v2/Calls/CA3",
+            "/v2/Properties/PR1/Calls?Unique=Repeat",
+            "/v2/Accounts/AC1/Calls?Results_Skip=1&Results_Count=2",
+            "/v2/Accounts/NOBODY/Calls",
+        ])
+        .ok();
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    let answers = run.json_lines();
+    assert_eq!(answers.len(), 4);
+    assert_eq!(answers[0]["CallSid"], "CA3");
+    assert_eq!(answers[0]["Date_Start"], "1700000300");
+    assert_eq!(answers[0]["From"], "+15550101");
+    assert!(answers[0].get("AccountSid").is_none());
+    assert_eq!(sids(&answers[1]), ["CA5"]);
+    assert_eq!(sids(&answers[2]), ["CA2", "CA3"]);
+    assert_eq!(sids(&answers[3]), Vec::<&str>::new());
+}
+
+#[test]
+fn get_exits_2_when_any_request_fails() {
+    let env = imported_sample();
+    let run = env
+        .run(&[
+            "get",
+            "/v2/Calls/CA1",
+            "/v2/Calls/CA404",
+            "/v2/Accounts/AC1/Calls?Colour=red",
+            "/v2/Accounts/AC1/Calls?Results_Count=-1",
+            "/nowhere",
+        ])
+        .code(2);
+    let answers = run.json_lines();
+    assert_eq!(
+        answers.len(),
+        5,
+        "every request is answered: {}",
+        run.stdout
+    );
+    assert_eq!(answers[0]["CallSid"], "CA1");
+    assert_eq!(error_code(&answers[1]), "NotFound");
+    assert_eq!(error_code(&answers[2]), "UnknownParameter");
+    assert_eq!(error_code(&answers[3]), "InvalidParameter");
+    assert_eq!(error_code(&answers[4]), "NotFound");
+    assert!(
+        answers[2]["ResponseStatus"]["Message"]
+            .as_str()
+            .unwrap()
+            .contains("Colour")
+    );
+}
+
+#[test]
+fn get_reads_requests_from_stdin() {
+    let env = imported_sample();
+    let run = env
+        .run_with_stdin(
+            &["get", "-"],
+            Some("/v2/Calls/CA1\n\n/v2/Properties/PR2/Calls\n"),
+        )
+        .ok();
+    let answers = run.json_lines();
+    assert_eq!(answers.len(), 2);
+    assert_eq!(answers[0]["CallSid"], "CA1");
+    assert_eq!(sids(&answers[1]), ["CA3", "CA4"]);
+
+    let run = env
+        .run_with_stdin(&["get", "-"], Some("/v2/Calls/CA1\n/v2/Calls/CA404\n"))
+        .code(2);
+    assert_eq!(run.json_lines().len(), 2);
+}
+
+#[test]
+fn get_pretty_indents_the_same_documents() {
+    let env = imported_sample();
+    let requests = ["/v2/Calls/CA1", "/v2/Accounts/AC1/Calls", "/v2/Calls/CA404"];
+    let compact = env.run(&["get", requests[0], requests[1], requests[2]]);
+    let pretty = env.run(&["get", "--pretty", requests[0], requests[1], requests[2]]);
+    assert_eq!(compact.code, Some(2));
+    assert_eq!(pretty.code, Some(2));
+    assert!(pretty.stdout.lines().count() > 3 * 3, "{}", pretty.stdout);
+    assert!(
+        pretty.stdout.contains("\n  \"CallSid\": \"CA1\""),
+        "{}",
+        pretty.stdout
+    );
+    let documents: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&pretty.stdout)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("a stream of JSON documents");
+    assert_eq!(documents, compact.json_lines());
+}
+
+#[test]
+fn get_on_a_missing_store_names_it_and_creates_nothing() {
+    let env = Env::new();
+    let run = env.run(&["get", "/v2/Calls/CA1"]).code(1);
+    assert!(run.stdout.is_empty());
+    assert!(run.stderr.starts_with("callstore: "), "{}", run.stderr);
+    assert!(run.stderr.contains("calls.redb"), "{}", run.stderr);
+    assert!(!env.db().exists(), "get must not create a store");
+    for args in [
+        &["count", "/v2/Accounts/AC1/Calls"][..],
+        &["stats"],
+        &["delete", "CA1"],
+    ] {
+        let run = env.run(args).code(1);
+        assert!(
+            run.stderr.contains("calls.redb"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(!env.db().exists(), "{args:?} must not create a store");
+    }
+}
+
+#[test]
+fn a_file_that_is_not_a_store_is_refused_and_left_alone() {
+    let env = Env::new();
+    let input = env.file("calls.jsonl", &sample());
+    let contents: Vec<u8> = b"this is not a callstore file\n"
+        .iter()
+        .copied()
+        .cycle()
+        .take(10_000)
+        .collect();
+    std::fs::write(env.db(), &contents).unwrap();
+    let runs: [&[&str]; 6] = [
+        &["get", "/v2/Calls/CA1"],
+        &["count", "/v2/Accounts/AC1/Calls"],
+        &["stats"],
+        &["delete", "CA1"],
+        &["import", input.to_str().unwrap()],
+        &["import", "-"],
+    ];
+    for args in runs {
+        let run = env.run_with_stdin(args, Some(&sample())).code(1);
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+        assert!(
+            run.stderr.starts_with("callstore: "),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("calls.redb"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("panicked"), "{args:?}: {}", run.stderr);
+        assert_eq!(
+            std::fs::read(env.db()).unwrap(),
+            contents,
+            "{args:?} changed the file"
+        );
+    }
+    // An empty file is not a store either.
+    std::fs::write(env.db(), b"").unwrap();
+    let run = env.run(&["get", "/v2/Calls/CA1"]);
+    assert_ne!(run.code, Some(0), "{run:#?}");
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// count, delete, stats
+
+#[test]
+fn count_ignores_paging_and_reports_api_errors() {
+    let env = imported_sample();
+    let count = |request: &str| env.run(&["count", request]);
+    assert_eq!(count("/v2/Accounts/AC1/Calls").ok().stdout, "5\n");
+    assert_eq!(
+        count("/v2/Accounts/AC1/Calls?Results_Count=1&Results_Skip=1")
+            .ok()
+            .stdout,
+        "5\n"
+    );
+    assert_eq!(
+        count("/v2/Accounts/AC1/Calls?Unique=Unique").ok().stdout,
+        "2\n"
+    );
+    assert_eq!(
+        count("/v2/Properties/PR1/Calls?Disposition=Answered")
+            .ok()
+            .stdout,
+        "2\n"
+    );
+    assert_eq!(count("/v2/Properties/PR404/Calls").ok().stdout, "0\n");
+    assert_eq!(count("/v2/Calls/CA1").ok().stdout, "1\n");
+
+    for (request, code) in [
+        ("/v2/Calls/CA404", "NotFound"),
+        (
+            "/v2/Accounts/AC1/Calls?Unique=Sometimes",
+            "InvalidParameter",
+        ),
+        (
+            "/v2/Accounts/AC1/Calls?Date_From=5&Date_To=4",
+            "InvalidParameter",
+        ),
+        (
+            "/v2/Accounts/AC1/Calls?Disposition=Busy&disposition=IVR",
+            "DuplicateParameter",
+        ),
+        ("/v3/Calls", "NotFound"),
+    ] {
+        let run = count(request).code(2);
+        assert_eq!(error_code(&run.json_lines()[0]), code, "{request}");
+        assert!(run.stderr.is_empty(), "{request}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn delete_removes_calls_and_says_how_many() {
+    let env = imported_sample();
+    let run = env.run(&["delete", "CA1", "CA404", "CA5"]).ok();
+    assert!(run.stdout.is_empty());
+    assert!(run.stderr.contains("deleted 2 calls"), "{}", run.stderr);
+    env.run(&["get", "/v2/Calls/CA1"]).code(2);
+    let run = env.run(&["get", "/v2/Accounts/AC1/Calls"]).ok();
+    assert_eq!(sids(&run.json_lines()[0]), ["CA2", "CA3", "CA4"]);
+    // CA3 is now the first call of +15550101 in AC1.
+    let run = env
+        .run(&["get", "/v2/Accounts/AC1/Calls?Unique=Unique"])
+        .ok();
+    assert_eq!(sids(&run.json_lines()[0]), ["CA2", "CA3"]);
+
+    let run = env.run(&["delete", "CA1"]).ok();
+    assert!(run.stderr.contains("deleted 0 calls"), "{}", run.stderr);
+}
+
+#[test]
+fn stats_prints_an_aligned_table() {
+    let env = imported_sample();
+    let run = env.run(&["stats"]).ok();
+    let rows: Vec<(&str, &str)> = run
+        .stdout
+        .lines()
+        .map(|l| l.split_at(l.find("  ").expect("two columns")))
+        .collect();
+    let keys: Vec<&str> = rows.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        keys,
+        [
+            "calls",
+            "accounts",
+            "properties",
+            "segments",
+            "file size",
+            "format version",
+            "date range"
+        ],
+        "{}",
+        run.stdout
+    );
+    let column = |line: &str| line.len() - line[line.find("  ").unwrap()..].trim_start().len();
+    let first = column(run.stdout.lines().next().unwrap());
+    assert!(
+        run.stdout.lines().all(|l| column(l) == first),
+        "aligned: {}",
+        run.stdout
+    );
+    let value = |key: &str| {
+        rows.iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.trim())
+            .unwrap()
+    };
+    assert_eq!(value("calls"), "5");
+    assert_eq!(value("accounts"), "1");
+    assert_eq!(value("properties"), "2");
+    assert!(value("file size").contains("bytes"), "{}", run.stdout);
+    assert!(
+        value("date range").contains("2023-11-14") && value("date range").contains("2023-11-16"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        value("date range").contains("1700000100") && value("date range").contains("1700172800"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn stats_of_an_empty_store() {
+    let env = Env::new();
+    let input = env.file("empty.jsonl", "\n\n");
+    let run = env.run(&["import", input.to_str().unwrap()]).ok();
+    assert!(run.stderr.starts_with("imported 0 calls"), "{}", run.stderr);
+    let run = env.run(&["stats"]).ok();
+    assert!(run.stdout.starts_with("calls "), "{}", run.stdout);
+    assert!(run.stdout.contains("no calls"), "{}", run.stdout);
+}
