@@ -212,6 +212,9 @@ pub enum StoreError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// An earlier I/O error left the open store unusable; reopen it (what was committed before
+    /// that error is kept).
+    NeedsReopen,
     /// The storage engine (redb) failed; after an I/O failure the store must be reopened.
     Storage(redb::Error),
     /// A stored value does not decode: the file is damaged or was written by other software.
@@ -255,6 +258,10 @@ impl fmt::Display for StoreError {
                 "{path} is open in another process; one process opens a store at a time"
             ),
             StoreError::Io { path, source } => write!(f, "{path}: {source}"),
+            StoreError::NeedsReopen => write!(
+                f,
+                "an earlier I/O error left the store unusable: reopen it (committed writes are kept)"
+            ),
             StoreError::Storage(e) => write!(f, "storage error: {e}"),
             StoreError::Corrupt(what) => write!(f, "the store is damaged: {what}"),
         }
@@ -276,7 +283,10 @@ macro_rules! from_redb {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
             fn from(e: $t) -> StoreError {
-                StoreError::Storage(e.into())
+                match e.into() {
+                    redb::Error::PreviousIo => StoreError::NeedsReopen,
+                    other => StoreError::Storage(other),
+                }
             }
         }
     )*};

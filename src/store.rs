@@ -189,7 +189,15 @@ impl Store {
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref();
         check_header(path)?;
-        let db = Database::open(path).map_err(|e| open_error(path, e))?;
+        // redb trusts a file with a valid header and may panic on one damaged in other ways:
+        // a damaged file is an error here, not a crash.
+        let opened = std::panic::catch_unwind(|| Database::open(path)).map_err(|_| {
+            StoreError::Corrupt(format!(
+                "{} is damaged: redb could not read it",
+                path.display()
+            ))
+        })?;
+        let db = opened.map_err(|e| open_error(path, e))?;
         let store = Store::from_db(db, Some(path.to_path_buf()));
         store.check_format(path)?;
         Ok(store)
@@ -210,6 +218,24 @@ impl Store {
         let db = Database::builder().create_with_backend(InMemoryBackend::new())?;
         let store = Store::from_db(db, None);
         store.initialize()?;
+        Ok(store)
+    }
+
+    /// A store over any redb storage backend (a file wrapper that injects faults, a custom
+    /// medium): created when the backend is empty, otherwise opened and its format checked.
+    pub fn with_backend(backend: impl redb::StorageBackend) -> Result<Store> {
+        let empty = backend.len().map_err(|e| {
+            StoreError::Storage(redb::Error::Io(std::io::Error::other(format!(
+                "the backend's length cannot be read: {e}"
+            ))))
+        })? == 0;
+        let db = Database::builder().create_with_backend(backend)?;
+        let store = Store::from_db(db, None);
+        if empty {
+            store.initialize()?;
+        } else {
+            store.check_format(Path::new("(backend)"))?;
+        }
         Ok(store)
     }
 
