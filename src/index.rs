@@ -379,7 +379,8 @@ pub(crate) fn apply(
         rows.push((account, call));
     }
     // 5. The first call of each touched group after the batch, and the flags that flip.
-    let mut firsts: HashSet<(u8, String)> = HashSet::new(); // (scope, CallSid) now first
+    // CallSid → (first of its caller in its account, in its property), after the batch.
+    let mut firsts: HashMap<String, (bool, bool)> = HashMap::new();
     let mut flips: BTreeMap<(u32, Posting), RoaringBitmap> = BTreeMap::new();
     for (group, change) in &groups {
         let kept_before = change
@@ -398,7 +399,12 @@ pub(crate) fn apply(
             (None, Some(_)) => first_of_group(&t.callers, group)?,
         };
         if let Some((_, sid)) = &after {
-            firsts.insert((group.first().copied().unwrap_or(SCOPE_ACCOUNT), sid.clone()));
+            let flags = firsts.entry(sid.clone()).or_default();
+            if group.first() == Some(&SCOPE_ACCOUNT) {
+                flags.0 = true;
+            } else {
+                flags.1 = true;
+            }
         }
         let before_sid = change.before.as_ref().map(|(_, s)| s.as_str());
         let after_sid = after.as_ref().map(|(_, s)| s.as_str());
@@ -437,8 +443,10 @@ pub(crate) fn apply(
         let seg = next_id(t, "next_segment")?;
         let mut builder = SegmentBuilder::new(seg);
         for (account, call) in rows {
-            let ua = firsts.contains(&(SCOPE_ACCOUNT, call.call_sid.clone()));
-            let up = firsts.contains(&(SCOPE_PROPERTY, call.call_sid.clone()));
+            let (ua, up) = firsts
+                .get(call.call_sid.as_str())
+                .copied()
+                .unwrap_or_default();
             builder.push(t, account, &call, ua, up, counters)?;
         }
         builder.finish(t, counters)?;
