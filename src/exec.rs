@@ -9,7 +9,7 @@ use roaring::RoaringBitmap;
 
 use crate::error::StoreError;
 use crate::index::{self, Posting, SegmentHeader, read_posting, row_lower_bound};
-use crate::model::Call;
+use crate::model::{Call, INDEXED_PROMPT_DEPTH, prompt_path_starts_with};
 use crate::query::{Query, Scope, UniqueFilter};
 use crate::store::{ACCOUNTS, CALLS, CounterCells, DATES, POSTINGS, PROPERTIES, SEGMENTS};
 
@@ -57,7 +57,7 @@ impl Plan {
 }
 
 /// Plans a normalized query: one match bitmap per segment.
-pub(crate) fn plan(r: &ReadTables, q: &Query) -> Result<Plan, StoreError> {
+pub(crate) fn plan(r: &ReadTables, q: &Query, counters: &CounterCells) -> Result<Plan, StoreError> {
     let (account_sid, property) = match &q.scope {
         Scope::Account(a) => (a.clone(), None),
         Scope::Property(p) => match r.properties.get(p.as_str())? {
@@ -70,7 +70,7 @@ pub(crate) fn plan(r: &ReadTables, q: &Query) -> Result<Plan, StoreError> {
     };
     let mut matches = Vec::new();
     for (seg, header) in index::list_segments(&r.segments)? {
-        if let Some(bits) = match_segment(r, q, seg, &header, account, property)? {
+        if let Some(bits) = match_segment(r, q, seg, &header, account, property, counters)? {
             if !bits.is_empty() {
                 matches.push(SegmentMatch {
                     seg,
@@ -116,6 +116,7 @@ fn match_segment(
     header: &SegmentHeader,
     account: u32,
     property: Option<&str>,
+    counters: &CounterCells,
 ) -> Result<Option<RoaringBitmap>, StoreError> {
     let from = q.date_from.unwrap_or(0);
     if header.max_date < from || q.date_to.is_some_and(|to| header.min_date >= to) {
@@ -144,7 +145,6 @@ fn match_segment(
         (Posting::Medium, &to_strs(&q.attribution_medium)[..]),
         (Posting::Campaign, &to_strs(&q.attribution_campaign)[..]),
         (Posting::Content, &to_strs(&q.attribution_content)[..]),
-        (Posting::Prompt, &to_strs(&q.prompts_keys)[..]),
     ] {
         if let Some(any) = any_of(r, seg, kind, values)? {
             bits &= any;
@@ -152,6 +152,9 @@ fn match_segment(
                 return Ok(Some(bits));
             }
         }
+    }
+    if !q.prompts_keys.is_empty() {
+        bits &= prompt_matches(r, seg, &bits, &q.prompts_keys, counters)?;
     }
     if let Some(dead) = read_posting(&r.postings, seg, Posting::Tombstone, "")? {
         bits -= dead;
@@ -175,6 +178,44 @@ fn match_segment(
         }
     }
     Ok(Some(bits))
+}
+
+/// The rows of `candidates` whose IVR path starts with one of `paths`. A path within the indexed
+/// depth is one posting; a deeper one is its indexed prefix's posting, checked against the
+/// records.
+fn prompt_matches(
+    r: &ReadTables,
+    seg: u32,
+    candidates: &RoaringBitmap,
+    paths: &[String],
+    counters: &CounterCells,
+) -> Result<RoaringBitmap, StoreError> {
+    let mut out = RoaringBitmap::new();
+    for path in paths {
+        let indexed = match path.match_indices(',').nth(INDEXED_PROMPT_DEPTH - 1) {
+            Some((end, _)) => &path[..end],
+            None => path.as_str(),
+        };
+        let Some(posting) = read_posting(&r.postings, seg, Posting::Prompt, indexed)? else {
+            continue;
+        };
+        let hits = posting & candidates;
+        if indexed.len() == path.len() {
+            out |= hits;
+            continue;
+        }
+        for row in &hits {
+            let call = index::read_call(&r.calls, (seg, row), counters)?;
+            if call
+                .prompts_keys
+                .as_deref()
+                .is_some_and(|p| prompt_path_starts_with(p, path))
+            {
+                out.insert(row);
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn to_strs(values: &[String]) -> Vec<&str> {

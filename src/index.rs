@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::error::StoreError;
-use crate::model::{Call, prompt_prefixes};
+use crate::model::{Call, INDEXED_PROMPT_DEPTH, prompt_prefixes};
 use crate::store::{
     ACCOUNTS, CALL_IDS, CALLERS, CALLS, CounterCells, DATES, META, POSTINGS, PROPERTIES, SEGMENTS,
 };
@@ -697,7 +697,7 @@ impl SegmentBuilder {
             }
         }
         if let Some(path) = &call.prompts_keys {
-            for prefix in prompt_prefixes(path) {
+            for prefix in prompt_prefixes(path).take(INDEXED_PROMPT_DEPTH) {
                 self.post(Posting::Prompt, prefix, row);
             }
         }

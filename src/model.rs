@@ -766,6 +766,18 @@ pub(crate) fn normalize_prompt_path(path: &str) -> Option<String> {
     Some(out)
 }
 
+/// How many leading keys of an IVR path are indexed: a call is posted under each of its path's
+/// first prefixes, up to this depth, so that indexing stays linear in the path's length. A filter
+/// path deeper than this is matched through its indexed prefix and checked against the records.
+pub(crate) const INDEXED_PROMPT_DEPTH: usize = 16;
+
+/// Whether an IVR path starts with `prefix`, key by key: `"1,2"` starts with `"1"` but `"12"`
+/// does not.
+pub(crate) fn prompt_path_starts_with(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(','))
+}
+
 /// Every prefix of a normalized IVR path, shortest first: `"1,2,3"` gives `"1"`, `"1,2"`,
 /// `"1,2,3"`.
 pub(crate) fn prompt_prefixes(path: &str) -> impl Iterator<Item = &str> {
@@ -785,6 +797,14 @@ mod tests {
             prompt_prefixes("1,22,3").collect::<Vec<_>>(),
             ["1", "1,22", "1,22,3"]
         );
+    }
+
+    #[test]
+    fn paths_start_with_prefixes_key_by_key() {
+        assert!(prompt_path_starts_with("1,2", "1"));
+        assert!(prompt_path_starts_with("1,2", "1,2"));
+        assert!(!prompt_path_starts_with("12", "1"));
+        assert!(!prompt_path_starts_with("1", "1,2"));
     }
 
     #[test]

@@ -189,18 +189,17 @@ impl Store {
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref();
         check_header(path)?;
-        // redb trusts a file with a valid header and may panic on one damaged in other ways:
-        // a damaged file is an error here, not a crash.
-        let opened = std::panic::catch_unwind(|| Database::open(path)).map_err(|_| {
-            StoreError::Corrupt(format!(
-                "{} is damaged: redb could not read it",
-                path.display()
-            ))
-        })?;
-        let db = opened.map_err(|e| open_error(path, e))?;
-        let store = Store::from_db(db, Some(path.to_path_buf()));
-        store.check_format(path)?;
-        Ok(store)
+        // Check the marker and version read-only first, so that a refused file is not touched
+        // (a writable open rewrites redb's header). A store that needs recovery after a crash
+        // cannot be opened read-only; it is checked after the writable open repairs it.
+        match guarded(path, || Database::builder().open_read_only(path))? {
+            Ok(db) => check_format(&db, path)?,
+            Err(redb::DatabaseError::RepairAborted) => {}
+            Err(e) => return Err(open_error(path, e).into()),
+        }
+        let db = guarded(path, || Database::open(path))?.map_err(|e| open_error(path, e))?;
+        check_format(&db, path)?;
+        Ok(Store::from_db(db, Some(path.to_path_buf())))
     }
 
     /// Opens the store file at `path`, creating it when there is no file.
@@ -234,7 +233,7 @@ impl Store {
         if empty {
             store.initialize()?;
         } else {
-            store.check_format(Path::new("(backend)"))?;
+            check_format(&store.db, Path::new("(backend)"))?;
         }
         Ok(store)
     }
@@ -254,29 +253,6 @@ impl Store {
             meta.insert(FORMAT_KEY, u64::from(FORMAT_VERSION))?;
         }
         txn.commit()?;
-        Ok(())
-    }
-
-    fn check_format(&self, path: &Path) -> Result<()> {
-        let txn = self.db.begin_read()?;
-        let meta = match txn.open_table(META) {
-            Ok(meta) => meta,
-            Err(redb::TableError::TableDoesNotExist(_)) => {
-                return Err(not_a_store(path, "a redb file without callstore's tables").into());
-            }
-            Err(e) => return Err(StoreError::from(e).into()),
-        };
-        let Some(version) = meta.get(FORMAT_KEY)?.map(|g| g.value()) else {
-            return Err(not_a_store(path, "a redb file without callstore's format marker").into());
-        };
-        if version != u64::from(FORMAT_VERSION) {
-            return Err(StoreError::FormatVersion {
-                path: path.display().to_string(),
-                found: u32::try_from(version).unwrap_or(u32::MAX),
-                expected: FORMAT_VERSION,
-            }
-            .into());
-        }
         Ok(())
     }
 
@@ -345,7 +321,7 @@ impl Store {
         let q = query.normalized()?;
         let txn = self.db.begin_read()?;
         let tables = ReadTables::open(&txn)?;
-        let plan = exec::plan(&tables, &q)?;
+        let plan = exec::plan(&tables, &q, &self.counters)?;
         Ok(exec::page(
             &tables,
             &plan,
@@ -360,7 +336,7 @@ impl Store {
         let q = query.normalized()?;
         let txn = self.db.begin_read()?;
         let tables = ReadTables::open(&txn)?;
-        Ok(exec::plan(&tables, &q)?.count())
+        Ok(exec::plan(&tables, &q, &self.counters)?.count())
     }
 
     /// Answers a typed request: one call (or 404 `NotFound`), or a page of calls.
@@ -461,6 +437,52 @@ fn prepare(calls: Vec<Call>) -> Result<Vec<Call>, StoreError> {
         .collect())
 }
 
+/// Runs a redb open, turning a panic on a damaged file into an error naming the file.
+fn guarded<T>(path: &Path, open: impl FnOnce() -> T) -> Result<T, StoreError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(open)).map_err(|_| {
+        StoreError::Corrupt(format!(
+            "{} is damaged: redb could not read it",
+            path.display()
+        ))
+    })
+}
+
+/// Checks callstore's format marker and version in an open database.
+fn check_format(db: &impl ReadableDatabase, path: &Path) -> Result<(), StoreError> {
+    let damaged = |e: &dyn std::fmt::Display| {
+        StoreError::Corrupt(format!("{} is damaged or not a store: {e}", path.display()))
+    };
+    let txn = db.begin_read().map_err(|e| damaged(&e))?;
+    let meta = match txn.open_table(META) {
+        Ok(meta) => meta,
+        Err(redb::TableError::TableDoesNotExist(_)) => {
+            return Err(not_a_store(path, "a redb file without callstore's tables"));
+        }
+        Err(redb::TableError::TableTypeMismatch { .. }) => {
+            return Err(not_a_store(
+                path,
+                "a redb file whose meta table is not callstore's",
+            ));
+        }
+        Err(e) => return Err(damaged(&e)),
+    };
+    let version = meta.get(FORMAT_KEY).map_err(|e| damaged(&e))?;
+    let Some(version) = version.map(|g| g.value()) else {
+        return Err(not_a_store(
+            path,
+            "a redb file without callstore's format marker",
+        ));
+    };
+    if version != u64::from(FORMAT_VERSION) {
+        return Err(StoreError::FormatVersion {
+            path: path.display().to_string(),
+            found: u32::try_from(version).unwrap_or(u32::MAX),
+            expected: FORMAT_VERSION,
+        });
+    }
+    Ok(())
+}
+
 /// Refuses, without opening it with redb, a path that is not a redb file.
 fn check_header(path: &Path) -> Result<(), StoreError> {
     let meta = fs::metadata(path).map_err(|e| io_error(path, e))?;
@@ -493,6 +515,9 @@ fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
             path: path.display().to_string(),
         },
         redb::DatabaseError::Storage(redb::StorageError::Io(source)) => io_error(path, source),
+        redb::DatabaseError::Storage(redb::StorageError::Corrupted(what)) => {
+            StoreError::Corrupt(format!("{} is damaged: {what}", path.display()))
+        }
         other => StoreError::from(other),
     }
 }
