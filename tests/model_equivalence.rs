@@ -40,8 +40,11 @@ const ATTRS: [Option<&str>; 5] = [
     Some(" google "),
     Some("Google"),
 ];
-const PROMPTS: [Option<&str>; 7] = [
+// Paths deeper than the indexed depth (16 keys) are matched through the records.
+const DEEP: &str = "1,2,3,1,2,3,1,2,3,1,2,3,1,2,3,1,2,3,1,2";
+const PROMPTS: [Option<&str>; 8] = [
     None,
+    Some(DEEP),
     Some("1"),
     Some("1,2"),
     Some("12"),
@@ -139,7 +142,21 @@ fn query_strategy() -> impl Strategy<Value = Query> {
             list(&["google-medium", "bing-medium"][..], 1),
             list(&["google", "bing"][..], 1),
         ),
-        list(&["1", "1,2", "2", "12", " 1 , 2 ", "1,2,3", "3"][..], 2),
+        list(
+            &[
+                "1",
+                "1,2",
+                "2",
+                "12",
+                " 1 , 2 ",
+                "1,2,3",
+                "3",
+                "1,2,3,1,2,3,1,2,3,1,2,3,1,2,3,1",
+                "1,2,3,1,2,3,1,2,3,1,2,3,1,2,3,1,2",
+                "1,2,3,1,2,3,1,2,3,1,2,3,1,2,3,1,2,9",
+            ][..],
+            2,
+        ),
         select(
             &[
                 UniqueFilter::All,
