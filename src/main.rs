@@ -7,9 +7,14 @@
 //!
 //! Exit status: 0 on success; 1 on a store, input or I/O error; 2 when a request got an API error
 //! answer, or on a usage error (from clap).
+//!
+//! `generate` writes synthetic records (the library's [`callstore::generate`]) and `demo` builds a
+//! store of them and shows what the engine answers, and how fast; the demo's report, its import
+//! summary included, is its output and goes to stdout (its progress bar to stderr).
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Display;
-use std::fs::File;
+use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,12 +22,18 @@ use std::sync::mpsc::{self, SyncSender};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use callstore::{Call, Error, Request, Response, Store, StoreError, StoreStats, parse_request};
-use clap::{Parser, Subcommand};
+use callstore::generate::{self, GenerateOptions, Generator};
+use callstore::{
+    ApiError, Call, Error, Query, Request, Response, Store, StoreError, StoreStats, parse_request,
+};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use indicatif::{HumanBytes, HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 const EXAMPLES: &str = "\
 Examples:
+  callstore demo
+  callstore generate --calls 100000 --seed 7 > calls.jsonl
   callstore import calls.jsonl
   callstore get '/v2/Accounts/AC1/Calls?Disposition=Answered&Unique=Unique'
   callstore count '/v2/Properties/PR1/Calls?Date_From=1700000000'
@@ -46,6 +57,17 @@ Example:
 const COUNT_EXAMPLES: &str = "\
 Example:
   callstore count '/v2/Accounts/AC1/Calls?Unique=Repeat&Date_From=1700000000'";
+
+const GENERATE_EXAMPLES: &str = "\
+Examples:
+  callstore generate --calls 100000 --seed 7 > calls.jsonl
+  callstore generate --calls 1000000 --accounts 50 | callstore --db big.redb import -";
+
+const DEMO_EXAMPLES: &str = "\
+Examples:
+  callstore demo
+  callstore demo --calls 100000
+  callstore --db demo.redb demo --calls 50000    # keeps the store in demo.redb";
 
 const STATS_EXAMPLES: &str = "\
 Example:
@@ -108,12 +130,59 @@ enum Command {
     /// Print a summary of the store: calls, accounts, properties, segments, size, dates.
     #[command(after_help = STATS_EXAMPLES)]
     Stats,
-    // `generate` and `demo` come with the data generator.
+    /// Write synthetic call records as JSON Lines on stdout: the same options give the same
+    /// bytes on every run.
+    #[command(after_help = GENERATE_EXAMPLES)]
+    Generate {
+        /// How many records.
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
+        calls: u64,
+        /// The seed of the data.
+        #[arg(
+            long,
+            value_name = "S",
+            default_value_t = 1,
+            allow_negative_numbers = true
+        )]
+        seed: u64,
+        /// How many accounts the calls are spread over.
+        #[arg(long, value_name = "A", default_value_t = 200, allow_negative_numbers = true,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        accounts: u32,
+    },
+    /// Build a store of generated calls and answer a showcase of requests from it, with their
+    /// match counts and times. The store is made in a temporary folder and removed at the end,
+    /// unless --db is given (then it must not exist yet, and is kept).
+    #[command(after_help = DEMO_EXAMPLES)]
+    Demo {
+        /// How many calls to generate and import.
+        #[arg(long, value_name = "N", default_value_t = 1_000_000, allow_negative_numbers = true,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        calls: u64,
+        /// The seed of the data.
+        #[arg(
+            long,
+            value_name = "S",
+            default_value_t = 1,
+            allow_negative_numbers = true
+        )]
+        seed: u64,
+    },
 }
 
 /// Why the command stopped: a message for stderr, and the exit status to leave with.
 struct Failure {
     message: String,
+}
+
+impl Failure {
+    /// The reader of stdout went away (`callstore demo | head`): stop without a message, and
+    /// with success, once everything has been cleaned up.
+    fn reader_gone() -> Failure {
+        Failure {
+            message: String::new(),
+        }
+    }
 }
 
 impl<E: Display> From<E> for Failure {
@@ -125,21 +194,42 @@ impl<E: Display> From<E> for Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let db_given = given_on_command_line(&matches, "db");
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
         Command::Import { batch, files } => import(&cli.db, &files, batch),
         Command::Get { pretty, requests } => get(&cli.db, &requests, pretty),
         Command::Delete { call_sids } => delete(&cli.db, &call_sids),
         Command::Count { request } => count(&cli.db, &request),
         Command::Stats => stats(&cli.db),
+        Command::Generate {
+            calls,
+            seed,
+            accounts,
+        } => generate_jsonl(calls, seed, accounts),
+        Command::Demo { calls, seed } => demo(db_given.then_some(cli.db.as_path()), calls, seed),
     };
     match result {
         Ok(code) => code,
+        Err(failure) if failure.message.is_empty() => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("callstore: {}", failure.message);
             ExitCode::from(1)
         }
     }
+}
+
+/// Whether a (global) argument was given on the command line, before or after the subcommand,
+/// rather than taken from its default.
+fn given_on_command_line(matches: &ArgMatches, id: &str) -> bool {
+    let here = matches.value_source(id) == Some(ValueSource::CommandLine);
+    here || matches
+        .subcommand()
+        .is_some_and(|(_, sub)| given_on_command_line(sub, id))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -193,7 +283,12 @@ fn import(db: &Path, files: &[PathBuf], batch_size: u64) -> Result<ExitCode, Fai
     // Check every input before creating the store, so that a typo creates nothing.
     for (file, name) in files.iter().zip(&names) {
         if !is_stdin(file) {
-            File::open(file).map_err(|e| format!("{name}: {e}"))?;
+            let opened = File::open(file).and_then(|f| f.metadata());
+            match opened {
+                Ok(meta) if meta.is_dir() => return Err(format!("{name}: is a directory").into()),
+                Ok(_) => {}
+                Err(e) => return Err(format!("{name}: {e}").into()),
+            }
         }
     }
     let store = Store::open_or_create(db)?;
@@ -338,7 +433,7 @@ impl Reader<'_> {
                 self.send(sender)?;
             }
             if self.records % 1024 == 0 {
-                self.progress.update(self.records, self.bytes);
+                self.progress.update(self.records, Some(self.bytes));
             }
         }
     }
@@ -350,7 +445,7 @@ impl Reader<'_> {
         }
         let batch = std::mem::take(&mut self.batch);
         sender.send(batch).map_err(|_| Stop::WriterGone)?;
-        self.progress.update(self.records, self.bytes);
+        self.progress.update(self.records, Some(self.bytes));
         Ok(())
     }
 
@@ -481,6 +576,8 @@ fn per_second(n: u64, secs: f64) -> String {
 struct Progress {
     start: Instant,
     interactive: bool,
+    /// How many records there will be, when known (a bar rather than a spinner).
+    total: Option<u64>,
     bar: Option<ProgressBar>,
 }
 
@@ -491,31 +588,43 @@ impl Progress {
         Progress {
             start,
             interactive: io::stderr().is_terminal(),
+            total: None,
             bar: None,
         }
     }
 
-    fn update(&mut self, records: u64, bytes: u64) {
+    fn with_total(start: Instant, total: u64) -> Progress {
+        Progress {
+            total: Some(total),
+            ..Progress::new(start)
+        }
+    }
+
+    /// Shows `records` done so far, and the bytes read when there are any.
+    fn update(&mut self, records: u64, bytes: Option<u64>) {
         if !self.interactive {
             return;
         }
         if self.bar.is_none() && self.start.elapsed() > Self::DELAY {
-            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            let style =
-                ProgressStyle::with_template("{spinner} {human_pos} records  {msg}  {elapsed}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            let bar = ProgressBar::with_draw_target(self.total, ProgressDrawTarget::stderr());
+            let template = if self.total.is_some() {
+                "{bar:40} {human_pos}/{human_len} calls  {msg}  {elapsed}"
+            } else {
+                "{spinner} {human_pos} records  {msg}  {elapsed}"
+            };
+            let style = ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
             bar.set_style(style);
             bar.enable_steady_tick(Duration::from_millis(120));
             self.bar = Some(bar);
         }
         if let Some(bar) = &self.bar {
             bar.set_position(records);
-            let secs = self.start.elapsed().as_secs_f64();
-            bar.set_message(format!(
-                "{} records/s  {} read",
-                per_second(records, secs),
-                HumanBytes(bytes)
-            ));
+            let rate = per_second(records, self.start.elapsed().as_secs_f64());
+            bar.set_message(match bytes {
+                Some(bytes) => format!("{rate} records/s  {} read", HumanBytes(bytes)),
+                None => format!("{rate} calls/s"),
+            });
         }
     }
 
@@ -671,5 +780,455 @@ fn utc_date(t: u32) -> String {
     match chrono::DateTime::from_timestamp(i64::from(t), 0) {
         Some(dt) => dt.format("%Y-%m-%d").to_string(),
         None => t.to_string(),
+    }
+}
+
+/// A unix time in UTC to the second, `2024-03-01 09:30:00 UTC`.
+fn utc_time(t: u32) -> String {
+    match chrono::DateTime::from_timestamp(i64::from(t), 0) {
+        Some(dt) => dt.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        None => t.to_string(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// generate, demo
+
+fn generate_jsonl(calls: u64, seed: u64, accounts: u32) -> Result<ExitCode, Failure> {
+    let options = GenerateOptions {
+        calls,
+        seed,
+        accounts,
+    };
+    generate::write_jsonl(&options, io::stdout().lock()).map_err(stdout_error)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Calls per atomic write in the demo's import, as `import`'s default batch.
+const DEMO_BATCH: usize = 10_000;
+
+/// A folder of the system's temporary folder, removed with everything in it when dropped.
+struct TempFolder(PathBuf);
+
+impl TempFolder {
+    fn new() -> Result<TempFolder, Failure> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path =
+            std::env::temp_dir().join(format!("callstore-demo-{}-{nanos}", std::process::id()));
+        fs::create_dir(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(TempFolder(path))
+    }
+}
+
+impl Drop for TempFolder {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes demo output to stdout at once (the showcase is read as it runs). Unlike
+/// [`stdout_error`], a closed stdout returns, so that the temporary store is still removed.
+fn emit(text: &str) -> Result<(), Failure> {
+    let mut out = io::stdout().lock();
+    let written = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    written.map_err(|e| match e.kind() {
+        io::ErrorKind::BrokenPipe => Failure::reader_gone(),
+        _ => format!("standard output: {e}").into(),
+    })
+}
+
+/// `callstore demo`: generate calls into a new store, then answer a showcase of requests.
+fn demo(db: Option<&Path>, how_many: u64, seed: u64) -> Result<ExitCode, Failure> {
+    let started = Instant::now();
+    let options = GenerateOptions {
+        calls: how_many,
+        seed,
+        ..GenerateOptions::default()
+    };
+    // Declared before the store, so that the store is closed before its folder is removed.
+    let temp = match db {
+        Some(_) => None,
+        None => Some(TempFolder::new()?),
+    };
+    let path = match (db, &temp) {
+        (Some(db), _) => db.to_path_buf(),
+        (None, Some(temp)) => temp.0.join("calls.redb"),
+        (None, None) => return Err("no place for the store".into()),
+    };
+    let store = Store::create(&path)?;
+    emit(&format!(
+        "Generating {} (seed {seed}, {} accounts) into {}\n",
+        calls(how_many),
+        options.accounts,
+        path.display()
+    ))?;
+
+    let imported = demo_import(&store, &options)?;
+    emit(&format!(
+        "imported {} in {:.1} s ({} calls/s)\n\n",
+        calls(imported.calls),
+        imported.secs,
+        per_second(imported.calls, imported.secs)
+    ))?;
+
+    let Some(account) = imported.largest_account else {
+        return Err("no calls were generated".into());
+    };
+    let showcase = Showcase::pick(&store, &account)?;
+    emit(&showcase.heading())?;
+    let mut ran = 0;
+    for (kind, request) in showcase.requests(&store)? {
+        emit(&run_request(&store, &kind, &request)?)?;
+        ran += 1;
+    }
+
+    let stats = store.stats()?;
+    let table: String = stats_table(&stats)
+        .lines()
+        .map(|line| format!("  {line}\n"))
+        .collect();
+    let kept = match db {
+        Some(db) => format!(
+            "The store is kept in {0}; try: callstore --db {0} get '/v2/Calls/{1}'\n",
+            db.display(),
+            showcase.call_sid
+        ),
+        None => "The store was in a temporary folder and is removed now; \
+                 give --db PATH to keep it.\n"
+            .to_string(),
+    };
+    emit(&format!(
+        "\nThe store\n{table}\n\
+         import    {} in {:.1} s: {} calls/s\n\
+         requests  {ran}, answered above\n\
+         total     {:.1} s\n\n{kept}",
+        calls(imported.calls),
+        imported.secs,
+        per_second(imported.calls, imported.secs),
+        started.elapsed().as_secs_f64(),
+    ))?;
+    drop(store);
+    drop(temp);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the demo's import did.
+struct Imported {
+    calls: u64,
+    secs: f64,
+    /// The account with the most calls (the smallest AccountSid among equals).
+    largest_account: Option<String>,
+}
+
+/// Generates the calls on this thread in batches, while a writing thread commits the batch
+/// before with one `Store::write`.
+fn demo_import(store: &Store, options: &GenerateOptions) -> Result<Imported, Failure> {
+    let start = Instant::now();
+    let mut progress = Progress::with_total(start, options.calls);
+    let mut per_account: HashMap<String, u64> = HashMap::new();
+    let (sender, receiver) = mpsc::sync_channel::<Vec<Call>>(1);
+    let written = thread::scope(|scope| {
+        let writer = scope.spawn(move || -> Result<u64, Error> {
+            let mut committed = 0u64;
+            for batch in receiver {
+                let n = batch.len() as u64;
+                store.write(batch)?;
+                committed += n;
+            }
+            Ok(committed)
+        });
+        let mut generator = Generator::new(options);
+        let mut generated = 0u64;
+        loop {
+            let batch: Vec<Call> = generator.by_ref().take(DEMO_BATCH).collect();
+            if batch.is_empty() {
+                break;
+            }
+            for call in &batch {
+                match per_account.get_mut(&call.account_sid) {
+                    Some(n) => *n += 1,
+                    None => {
+                        per_account.insert(call.account_sid.clone(), 1);
+                    }
+                }
+            }
+            generated += batch.len() as u64;
+            // A closed channel means the writer stopped: its result says why.
+            if sender.send(batch).is_err() {
+                break;
+            }
+            progress.update(generated, None);
+        }
+        drop(sender);
+        writer.join()
+    });
+    progress.finish();
+    let committed = match written {
+        Ok(Ok(committed)) => committed,
+        Ok(Err(e)) => return Err(format!("writing the generated calls: {e}").into()),
+        Err(_) => return Err("the writing thread panicked".into()),
+    };
+    let largest_account = per_account
+        .into_iter()
+        .max_by(|(a, m), (b, n)| m.cmp(n).then_with(|| b.cmp(a)))
+        .map(|(account, _)| account);
+    Ok(Imported {
+        calls: committed,
+        secs: start.elapsed().as_secs_f64(),
+        largest_account,
+    })
+}
+
+/// The values the showcase asks about, picked from the calls actually stored: the largest
+/// account, its busiest property, and values common in a sample of its calls.
+struct Showcase {
+    account: String,
+    account_calls: u64,
+    property: String,
+    property_calls: u64,
+    to: Option<String>,
+    endpoint: Option<String>,
+    source_medium: Option<(String, String)>,
+    campaign: Option<String>,
+    call_sid: String,
+    /// The month of the sample's middle call: its label and `[from, to)` in unix seconds.
+    month: Option<(String, u32, u32)>,
+}
+
+impl Showcase {
+    const SAMPLE: u32 = 2_000;
+
+    fn pick(store: &Store, account: &str) -> Result<Showcase, Failure> {
+        let account_calls = store.count(&Query::account(account))?;
+        // A sample from the middle of the account's time line.
+        let skip = u32::try_from(account_calls.saturating_sub(u64::from(Self::SAMPLE)) / 2)
+            .unwrap_or(u32::MAX);
+        let sample = store.query(&Query::account(account).skip(skip).count(Self::SAMPLE))?;
+        let middle = sample
+            .get(sample.len() / 2)
+            .ok_or("the largest account has no calls")?;
+        let property = mode(sample.iter().map(|c| c.property_sid.as_str()))
+            .unwrap_or(middle.property_sid.as_str())
+            .to_string();
+        let of_property = || sample.iter().filter(|c| c.property_sid == property);
+        Ok(Showcase {
+            account: account.to_string(),
+            account_calls,
+            property_calls: store.count(&Query::property(&property))?,
+            to: mode(of_property().map(|c| c.to.as_str())).map(str::to_string),
+            endpoint: mode(sample.iter().filter_map(|c| c.endpoint.as_deref())).map(str::to_string),
+            source_medium: mode(sample.iter().filter_map(|c| {
+                Some((
+                    c.attribution_source.as_deref()?,
+                    c.attribution_medium.as_deref()?,
+                ))
+            }))
+            .map(|(s, m)| (s.to_string(), m.to_string())),
+            campaign: mode(
+                sample
+                    .iter()
+                    .filter_map(|c| c.attribution_campaign.as_deref()),
+            )
+            .map(str::to_string),
+            call_sid: middle.call_sid.clone(),
+            month: month_of(middle.date_start),
+            property,
+        })
+    }
+
+    fn heading(&self) -> String {
+        format!(
+            "Requests on the largest account, {} ({}), and its busiest property, {} ({}):\n\n",
+            self.account,
+            calls(self.account_calls),
+            self.property,
+            calls(self.property_calls),
+        )
+    }
+
+    /// The showcase: (kind, request) of every kind of request.
+    fn requests(&self, store: &Store) -> Result<Vec<(String, String)>, Failure> {
+        let account = format!("/v2/Accounts/{}/Calls", encode(&self.account));
+        let property = format!("/v2/Properties/{}/Calls", encode(&self.property));
+        // A value that matches nothing stands in for one the sample did not have.
+        let or_none = |v: &Option<String>| encode(v.as_deref().unwrap_or("none"));
+        let mut requests = vec![
+            ("account page".to_string(), account.clone()),
+            ("property page".to_string(), property.clone()),
+        ];
+        let month = match &self.month {
+            Some((label, from, to)) => (
+                format!("month {label}"),
+                format!("{account}?Date_From={from}&Date_To={to}"),
+            ),
+            None => ("month".to_string(), format!("{account}?Date_From=0")),
+        };
+        requests.push(month);
+        requests.push((
+            "disposition".to_string(),
+            format!("{account}?Disposition=Busy,NoAnswer"),
+        ));
+        requests.push((
+            "to number".to_string(),
+            format!("{property}?To={}", or_none(&self.to)),
+        ));
+        requests.push((
+            "endpoint".to_string(),
+            format!("{account}?Endpoint={}", or_none(&self.endpoint)),
+        ));
+        let (source, medium) = match &self.source_medium {
+            Some((s, m)) => (encode(s), encode(m)),
+            None => ("none".to_string(), "none".to_string()),
+        };
+        requests.push((
+            "source + medium".to_string(),
+            format!("{account}?Attribution_Source={source}&Attribution_Medium={medium}"),
+        ));
+        let campaign = format!("{account}?Attribution_Campaign={}", or_none(&self.campaign));
+        let campaign_calls = match parse_request(&campaign) {
+            Ok(Request::List(query)) => store.count(&query)?,
+            _ => 0,
+        };
+        requests.push((
+            "campaign, skipped".to_string(),
+            format!(
+                "{campaign}&Results_Skip={}&Results_Count=20",
+                (campaign_calls / 2).min(100)
+            ),
+        ));
+        requests.push((
+            "prompts keys".to_string(),
+            format!("{account}?Prompts_keys=1;2,1"),
+        ));
+        requests.push((
+            "unique callers".to_string(),
+            format!("{account}?Unique=Unique&Results_Count=50"),
+        ));
+        requests.push((
+            "repeat callers".to_string(),
+            format!("{property}?Unique=Repeat&Disposition=Answered"),
+        ));
+        requests.push((
+            "deep skip".to_string(),
+            format!(
+                "{account}?Results_Skip={}&Results_Count=10",
+                (self.account_calls / 2).min(10_000)
+            ),
+        ));
+        requests.push((
+            "one call".to_string(),
+            format!("/v2/Calls/{}", encode(&self.call_sid)),
+        ));
+        requests.push((
+            "invalid request".to_string(),
+            format!("{account}?Disposition=Maybe"),
+        ));
+        Ok(requests)
+    }
+}
+
+/// The most frequent item (the smallest among equals).
+fn mode<T: Ord>(items: impl Iterator<Item = T>) -> Option<T> {
+    let mut counts: BTreeMap<T, u64> = BTreeMap::new();
+    for item in items {
+        *counts.entry(item).or_default() += 1;
+    }
+    let mut best: Option<(T, u64)> = None;
+    for (item, n) in counts {
+        if best.as_ref().is_none_or(|(_, m)| n > *m) {
+            best = Some((item, n));
+        }
+    }
+    best.map(|(item, _)| item)
+}
+
+/// The UTC month of a unix time: its label (`2024-07`) and its `[start, end)` in unix seconds.
+fn month_of(t: u32) -> Option<(String, u32, u32)> {
+    use chrono::{Datelike, NaiveDate};
+    let date = chrono::DateTime::from_timestamp(i64::from(t), 0)?.date_naive();
+    let first = NaiveDate::from_ymd_opt(date.year(), date.month(), 1)?;
+    let next = first.checked_add_months(chrono::Months::new(1))?;
+    let unix = |d: NaiveDate| u32::try_from(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp()).ok();
+    Some((first.format("%Y-%m").to_string(), unix(first)?, unix(next)?))
+}
+
+/// Percent-encodes a value for a request's path or query string (all but `A-Za-z0-9-._~`).
+fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Answers one showcase request and describes it in two aligned lines: the kind and the
+/// request; then the match count, the time of the answer and its first call (or the error).
+fn run_request(store: &Store, kind: &str, request: &str) -> Result<String, Failure> {
+    const KIND: usize = 18;
+    let start = Instant::now();
+    let answer = store.answer(request);
+    let took = short_duration(start.elapsed());
+    let indent = " ".repeat(2 + KIND + 2);
+    let mut text = format!("  {kind:<KIND$}  GET {request}\n{indent}");
+    match answer {
+        Ok(response) => {
+            let matches = match parse_request(request) {
+                Ok(Request::List(query)) => store.count(&query)?,
+                _ => 1,
+            };
+            let first = match &response {
+                Response::Call(call) => Some(call.as_ref()),
+                Response::Calls(calls) => calls.first(),
+            };
+            let first = first.map_or_else(|| "(none on this page)".to_string(), short_call);
+            text.push_str(&format!(
+                "{:>9} {:<7}  {took:>8}   {first}\n",
+                HumanCount(matches).to_string(),
+                if matches == 1 { "match" } else { "matches" },
+            ));
+        }
+        Err(Error::Api(e)) => text.push_str(&api_error_line(&e, &took)),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(text)
+}
+
+fn api_error_line(e: &ApiError, took: &str) -> String {
+    format!(
+        "{:>9} {:<7}  {took:>8}   {}\n",
+        "error",
+        e.status(),
+        e.to_json()
+    )
+}
+
+/// A call in one line: CallSid, date, From → To, Disposition.
+fn short_call(call: &Call) -> String {
+    format!(
+        "{}  {}  {:>13} → {:<13}  {}",
+        call.call_sid,
+        utc_time(call.date_start),
+        call.from,
+        call.to,
+        call.disposition.as_str()
+    )
+}
+
+/// A short time: `412 µs`, `3.1 ms`, `1.25 s`.
+fn short_duration(d: Duration) -> String {
+    let micros = d.as_secs_f64() * 1e6;
+    if micros < 1e3 {
+        format!("{micros:.0} µs")
+    } else if micros < 1e6 {
+        format!("{:.1} ms", micros / 1e3)
+    } else {
+        format!("{:.2} s", micros / 1e6)
     }
 }

@@ -183,7 +183,10 @@ fn help_shows_examples() {
     let dir = tempfile::tempdir().unwrap();
     let run = run_in(dir.path(), &["--help"], None).ok();
     assert!(run.stdout.contains("Examples:"), "{}", run.stdout);
-    for sub in ["import", "get", "delete", "count", "stats"] {
+    assert!(run.stdout.contains("callstore demo"), "{}", run.stdout);
+    for sub in [
+        "import", "get", "delete", "count", "stats", "generate", "demo",
+    ] {
         let run = run_in(dir.path(), &[sub, "--help"], None).ok();
         assert!(run.stdout.contains("callstore "), "{sub}: {}", run.stdout);
         assert!(run.stdout.contains("Example"), "{sub}: {}", run.stdout);
@@ -729,4 +732,305 @@ fn stats_of_an_empty_store() {
     let run = env.run(&["stats"]).ok();
     assert!(run.stdout.starts_with("calls "), "{}", run.stdout);
     assert!(run.stdout.contains("no calls"), "{}", run.stdout);
+}
+
+// ---------------------------------------------------------------------------------------------
+// generate
+
+#[test]
+fn generate_writes_the_same_bytes_for_a_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["generate", "--calls", "100000", "--seed", "1"];
+    let first = run_in(dir.path(), &args, None).ok();
+    let second = run_in(dir.path(), &args, None).ok();
+    assert!(first.stderr.is_empty(), "{}", first.stderr);
+    assert_eq!(first.stdout.lines().count(), 100_000);
+    assert!(first.stdout == second.stdout, "two runs differ");
+    let other = run_in(
+        dir.path(),
+        &["generate", "--calls", "1000", "--seed", "2"],
+        None,
+    )
+    .ok();
+    assert_eq!(other.stdout.lines().count(), 1_000);
+    assert!(
+        !first
+            .stdout
+            .starts_with(other.stdout.lines().next().unwrap()),
+        "another seed, other calls"
+    );
+    assert!(
+        !dir.path().join("calls.redb").exists(),
+        "generate makes no store"
+    );
+}
+
+#[test]
+fn generate_and_demo_refuse_bad_arguments() {
+    let env = Env::new();
+    for (args, named) in [
+        (&["generate", "--calls", "abc"][..], "--calls"),
+        (&["generate", "--calls", "-5"], "--calls"),
+        (&["generate", "--calls", "10", "--seed", "x"], "--seed"),
+        (
+            &["generate", "--calls", "10", "--accounts", "0"],
+            "--accounts",
+        ),
+        (&["generate"], "--calls"),
+        (&["demo", "--calls", "abc"], "--calls"),
+        (&["demo", "--calls", "0"], "--calls"),
+        (&["demo", "--seed", "-1"], "--seed"),
+    ] {
+        let run = env.run(args).code(2);
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+        assert!(run.stderr.contains(named), "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.starts_with("error: "),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    assert!(!env.db().exists(), "usage errors create no store");
+}
+
+/// Calls generated, imported through `import -`, and the generated records as JSON.
+fn generated_store(calls: u64, seed: u64) -> (Env, Vec<serde_json::Value>) {
+    let env = Env::new();
+    let calls = calls.to_string();
+    let seed = seed.to_string();
+    let generated = env
+        .run(&["generate", "--calls", &calls, "--seed", &seed])
+        .ok();
+    let run = env
+        .run_with_stdin(&["import", "-"], Some(&generated.stdout))
+        .ok();
+    assert!(
+        run.stderr
+            .starts_with(&format!("imported {} calls", with_commas(&calls))),
+        "{}",
+        run.stderr
+    );
+    let records = generated
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON record"))
+        .collect();
+    (env, records)
+}
+
+fn with_commas(digits: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The most frequent value of `field` among `records`, skipping nulls.
+fn most_common<'a>(records: impl Iterator<Item = &'a serde_json::Value>, field: &str) -> String {
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for r in records {
+        if let Some(v) = r[field].as_str() {
+            *counts.entry(v).or_default() += 1;
+        }
+    }
+    let (value, _) = counts.into_iter().fold(
+        ("", 0),
+        |best, (v, n)| if n > best.1 { (v, n) } else { best },
+    );
+    value.to_string()
+}
+
+/// `+` and other bytes a query string cannot hold as they are, percent-encoded.
+fn enc(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn generated_calls_import_and_count_agrees_with_get() {
+    let (env, records) = generated_store(20_000, 5);
+    let run = env.run(&["stats"]).ok();
+    assert!(run.stdout.starts_with("calls "), "{}", run.stdout);
+    assert!(
+        run.stdout.lines().next().unwrap().ends_with(" 20,000"),
+        "{}",
+        run.stdout
+    );
+
+    let account = most_common(records.iter(), "AccountSid");
+    let of_account = || {
+        records
+            .iter()
+            .filter(|r| r["AccountSid"] == account.as_str())
+    };
+    let property = most_common(of_account(), "PropertySid");
+    let to = most_common(of_account(), "To");
+    let endpoint = most_common(of_account(), "Endpoint");
+    let source = most_common(of_account(), "Attribution_Source");
+    let medium = most_common(of_account(), "Attribution_Medium");
+    let campaign = most_common(of_account(), "Attribution_Campaign");
+    let content = most_common(records.iter(), "Attribution_Content");
+    let call_sid = records[records.len() / 2]["CallSid"].as_str().unwrap();
+    let a = format!("/v2/Accounts/{}/Calls", enc(&account));
+    let p = format!("/v2/Properties/{}/Calls", enc(&property));
+    let (month_start, month_end) = (1_719_792_000, 1_722_470_400); // July 2024, UTC
+    let requests = [
+        a.clone(),
+        p.clone(),
+        format!("{a}?Date_From={month_start}&Date_To={month_end}"),
+        format!("{a}?Disposition=Busy,NoAnswer"),
+        format!("{p}?To={}", enc(&to)),
+        format!("{a}?Endpoint={}", enc(&endpoint)),
+        format!(
+            "{a}?Attribution_Source={}&Attribution_Medium={}",
+            enc(&source),
+            enc(&medium)
+        ),
+        format!("{a}?Attribution_Campaign={}&Results_Skip=3", enc(&campaign)),
+        format!(
+            "/v2/Accounts/{}/Calls?Attribution_Content={}",
+            enc(&account),
+            enc(&content)
+        ),
+        format!("{a}?Prompts_keys=1;2,1"),
+        format!("{a}?Unique=Unique"),
+        format!("{p}?Unique=Repeat&Disposition=Answered"),
+        format!("{a}?Results_Skip=1000"),
+        format!("{a}?Date_From={month_start}&Unique=Repeat&Prompts_keys=2"),
+    ];
+    let mut nonzero = 0;
+    for request in &requests {
+        let count: u64 = env
+            .run(&["count", request])
+            .ok()
+            .stdout
+            .trim()
+            .parse()
+            .unwrap();
+        let skip: u64 = request.split_once("Results_Skip=").map_or(0, |(_, rest)| {
+            rest.split('&').next().unwrap().parse().unwrap()
+        });
+        let sep = if request.contains('?') { '&' } else { '?' };
+        let run = env
+            .run(&["get", &format!("{request}{sep}Results_Count=1000000")])
+            .ok();
+        let page = run.json_lines();
+        let page = page[0].as_array().expect("a page");
+        // The count ignores Results_Skip; the page leaves the first `skip` out.
+        assert_eq!(count.saturating_sub(skip), page.len() as u64, "{request}");
+        if count > skip {
+            nonzero += 1;
+        }
+    }
+    assert!(
+        nonzero >= requests.len() - 2,
+        "requests that match something: {nonzero}"
+    );
+
+    let run = env.run(&["count", &format!("/v2/Calls/{call_sid}")]).ok();
+    assert_eq!(run.stdout, "1\n");
+    let run = env.run(&["get", &format!("/v2/Calls/{call_sid}")]).ok();
+    assert_eq!(run.json_lines()[0]["CallSid"], call_sid);
+}
+
+// ---------------------------------------------------------------------------------------------
+// demo
+
+/// The request kinds the demo shows, as it names them.
+const DEMO_KINDS: [&str; 14] = [
+    "account page",
+    "property page",
+    "month ",
+    "disposition",
+    "to number",
+    "endpoint",
+    "source + medium",
+    "campaign, skipped",
+    "prompts keys",
+    "unique callers",
+    "repeat callers",
+    "deep skip",
+    "one call",
+    "invalid request",
+];
+
+#[test]
+fn demo_shows_every_kind_of_request_and_removes_its_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_in(dir.path(), &["demo", "--calls", "20000"], None).ok();
+    let lines = run.lines();
+    for kind in DEMO_KINDS {
+        let at = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with(kind) && l.contains(" GET /v2/"))
+            .unwrap_or_else(|| panic!("no {kind:?} request: {}", run.stdout));
+        let result = lines[at + 1];
+        let timed = ["µs", "ms", " s"].iter().any(|unit| result.contains(unit));
+        assert!(timed, "{kind}: no time: {result}");
+        if kind == "invalid request" {
+            assert!(
+                result.contains("\"ErrorCode\":\"InvalidParameter\""),
+                "{result}"
+            );
+        } else {
+            let matches = result.split_whitespace().next().unwrap().replace(',', "");
+            assert!(
+                matches.parse::<u64>().is_ok(),
+                "{kind}: no match count: {result}"
+            );
+            assert!(result.contains("match"), "{kind}: {result}");
+        }
+    }
+    assert!(
+        run.stdout.contains("imported 20,000 calls in "),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("calls/s"), "{}", run.stdout);
+    assert!(run.stdout.contains("file size"), "{}", run.stdout);
+    // The store was made in a temporary folder, not in the working folder, and removed.
+    assert!(!dir.path().join("calls.redb").exists());
+    let store = run
+        .stdout
+        .split_whitespace()
+        .find(|w| w.ends_with("calls.redb"))
+        .expect("the demo names its store");
+    let folder = Path::new(store).parent().unwrap();
+    assert!(folder.starts_with(std::env::temp_dir()), "{store}");
+    assert!(!folder.exists(), "{} is left behind", folder.display());
+}
+
+#[test]
+fn demo_with_db_keeps_its_store_and_never_overwrites_one() {
+    let env = Env::new();
+    let run = env.run(&["demo", "--calls", "3000", "--seed", "9"]).ok();
+    assert!(run.stdout.contains("kept"), "{}", run.stdout);
+    let run = env.run(&["count", "/v2/Accounts/AC1/Calls"]).ok();
+    assert_eq!(run.stdout, "0\n");
+    let run = env.run(&["stats"]).ok();
+    assert!(
+        run.stdout.lines().next().unwrap().ends_with(" 3,000"),
+        "{}",
+        run.stdout
+    );
+
+    let before = std::fs::read(env.db()).unwrap();
+    let run = env.run(&["demo", "--calls", "3000"]).code(1);
+    assert!(run.stderr.contains("calls.redb"), "{}", run.stderr);
+    assert!(
+        std::fs::read(env.db()).unwrap() == before,
+        "the store was changed"
+    );
 }
