@@ -178,10 +178,22 @@ impl Store {
             )
             .into());
         }
-        let db = Database::create(path).map_err(|e| open_error(path, e))?;
-        let store = Store::from_db(db, Some(path.to_path_buf()));
-        store.initialize()?;
-        Ok(store)
+        // Build the store under a temporary name and link it into place when it is complete,
+        // so that a crash while creating leaves no half-made store at `path`.
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(".creating");
+        let temp = path.with_file_name(name);
+        let _ = fs::remove_file(&temp); // left by a create that was killed
+        let built = (|| -> Result<()> {
+            let db = Database::create(&temp).map_err(|e| open_error(&temp, e))?;
+            Store::from_db(db, None).initialize()?;
+            fs::hard_link(&temp, path).map_err(|e| io_error(path, e))?;
+            Ok(())
+        })();
+        let _ = fs::remove_file(&temp);
+        built?;
+        let db = Database::open(path).map_err(|e| open_error(path, e))?;
+        Ok(Store::from_db(db, Some(path.to_path_buf())))
     }
 
     /// Opens an existing store file; an error if it is missing, is not a callstore file, or has
@@ -221,19 +233,26 @@ impl Store {
     }
 
     /// A store over any redb storage backend (a file wrapper that injects faults, a custom
-    /// medium): created when the backend is empty, otherwise opened and its format checked.
+    /// medium): created when the backend holds nothing (no bytes, only zero bytes, or a redb
+    /// database without tables, as a create cut short leaves it), otherwise opened and its
+    /// format checked.
     pub fn with_backend(backend: impl redb::StorageBackend) -> Result<Store> {
-        let empty = backend.len().map_err(|e| {
+        let backend_error = |e: std::io::Error| {
             StoreError::Storage(redb::Error::Io(std::io::Error::other(format!(
-                "the backend's length cannot be read: {e}"
+                "the backend cannot be read: {e}"
             ))))
-        })? == 0;
+        };
+        let len = backend.len().map_err(backend_error)?;
+        if len > 0 && holds_only_zeros(&backend, len).map_err(backend_error)? {
+            backend.set_len(0).map_err(backend_error)?;
+        }
         let db = Database::builder().create_with_backend(backend)?;
         let store = Store::from_db(db, None);
-        if empty {
-            store.initialize()?;
-        } else {
+        let has_tables = store.db.begin_read()?.list_tables()?.next().is_some();
+        if has_tables {
             check_format(&store.db, Path::new("(backend)"))?;
+        } else {
+            store.initialize()?;
         }
         Ok(store)
     }
@@ -435,6 +454,26 @@ fn prepare(calls: Vec<Call>) -> Result<Vec<Call>, StoreError> {
         .zip(keep)
         .filter_map(|(c, k)| k.then_some(c))
         .collect())
+}
+
+/// Whether a backend of `len` bytes holds only zero bytes (what a create cut short before redb
+/// wrote its header leaves). Larger backends are assumed to hold data.
+fn holds_only_zeros(backend: &impl redb::StorageBackend, len: u64) -> std::io::Result<bool> {
+    const LIMIT: u64 = 16 << 20;
+    if len > LIMIT {
+        return Ok(false);
+    }
+    let mut buf = vec![0u8; 64 << 10];
+    let mut offset = 0;
+    while offset < len {
+        let n = (len - offset).min(buf.len() as u64) as usize;
+        backend.read(offset, &mut buf[..n])?;
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        offset += n as u64;
+    }
+    Ok(true)
 }
 
 /// Runs a redb open, turning a panic on a damaged file into an error naming the file.
