@@ -233,9 +233,9 @@ impl Store {
     }
 
     /// A store over any redb storage backend (a file wrapper that injects faults, a custom
-    /// medium): created when the backend holds nothing (no bytes, only zero bytes, or a redb
-    /// database without tables, as a create cut short leaves it), otherwise opened and its
-    /// format checked.
+    /// medium): created when the backend holds nothing (no bytes, a database redb never
+    /// finished creating, or one without tables, as a create cut short leaves it), otherwise
+    /// opened and its format checked.
     pub fn with_backend(backend: impl redb::StorageBackend) -> Result<Store> {
         let backend_error = |e: std::io::Error| {
             StoreError::Storage(redb::Error::Io(std::io::Error::other(format!(
@@ -243,7 +243,7 @@ impl Store {
             ))))
         };
         let len = backend.len().map_err(backend_error)?;
-        if len > 0 && holds_only_zeros(&backend, len).map_err(backend_error)? {
+        if len > 0 && never_initialized(&backend, len).map_err(backend_error)? {
             backend.set_len(0).map_err(backend_error)?;
         }
         let db = Database::builder().create_with_backend(backend)?;
@@ -456,24 +456,18 @@ fn prepare(calls: Vec<Call>) -> Result<Vec<Call>, StoreError> {
         .collect())
 }
 
-/// Whether a backend of `len` bytes holds only zero bytes (what a create cut short before redb
-/// wrote its header leaves). Larger backends are assumed to hold data.
-fn holds_only_zeros(backend: &impl redb::StorageBackend, len: u64) -> std::io::Result<bool> {
-    const LIMIT: u64 = 16 << 20;
+/// Whether a backend of `len` bytes holds a database that redb never finished creating: redb
+/// writes its magic number last, so a create cut short leaves it zero (and the storage small).
+/// Such storage holds no commit and is created anew.
+fn never_initialized(backend: &impl redb::StorageBackend, len: u64) -> std::io::Result<bool> {
+    const LIMIT: u64 = 1 << 20;
     if len > LIMIT {
         return Ok(false);
     }
-    let mut buf = vec![0u8; 64 << 10];
-    let mut offset = 0;
-    while offset < len {
-        let n = (len - offset).min(buf.len() as u64) as usize;
-        backend.read(offset, &mut buf[..n])?;
-        if buf[..n].iter().any(|&b| b != 0) {
-            return Ok(false);
-        }
-        offset += n as u64;
-    }
-    Ok(true)
+    let mut magic = [0u8; REDB_MAGIC.len()];
+    let n = magic.len().min(len as usize);
+    backend.read(0, &mut magic[..n])?;
+    Ok(magic.iter().all(|&b| b == 0))
 }
 
 /// Runs a redb open, turning a panic on a damaged file into an error naming the file.
