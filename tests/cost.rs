@@ -74,6 +74,7 @@ fn a_deep_page_reads_only_its_records() {
     let read = store.counters().records_read - before;
     let got: Vec<&str> = page.iter().map(|c| c.call_sid.as_str()).collect();
     assert_eq!(got, want);
+    eprintln!("page of 200 at skip 150,000 over {segments} segments: {read} records read");
     // The page, one look-ahead record per segment, and the calls sharing the first call's second.
     assert!(
         read <= 200 + segments + 16,
@@ -123,6 +124,7 @@ fn a_small_write_rewrites_a_bounded_amount() {
     let postings = after.postings_written - before.postings_written;
     let bytes = after.posting_bytes_written - before.posting_bytes_written;
     // The new segment's postings (a few per call) and the big segment's flip and tombstone sets.
+    eprintln!("100 calls into {CALLS}: {postings} postings, {bytes} bytes of postings written");
     assert!(postings <= 100 * 8 + 8, "{postings} postings written");
     assert!(bytes <= 64 * 1024, "{bytes} posting bytes written");
 
@@ -134,6 +136,10 @@ fn a_small_write_rewrites_a_bounded_amount() {
     }
     let after = store.counters();
     let written = after.records_written - before.records_written;
+    eprintln!(
+        "64 writes of 100 calls: {written} records written, {} merges",
+        after.merges - before.merges
+    );
     assert!(
         written <= 6_400 * 4,
         "64 writes of 100 calls rewrote {written} records (store of {CALLS})"
