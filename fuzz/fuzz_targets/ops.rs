@@ -1,0 +1,340 @@
+//! `ops`: a sequence of writes, deletes, queries, counts, gets and compactions, applied to an
+//! in-memory store and to the naive model (`callstore::reference::Reference`), with agreement
+//! checked after every step (the way redb's `fuzz_redb` checks its B-trees against a `BTreeMap`).
+//!
+//! Every value comes from a small pool, so that CallSids collide (upserts, duplicates within a
+//! batch, deletes of first calls), dates tie, callers repeat across properties and accounts, and
+//! a property now and then names a second account (a refused batch).
+#![no_main]
+
+use arbitrary::{Arbitrary, Unstructured};
+use callstore::reference::Reference;
+use callstore::{
+    Call, Disposition, Error, Query, Scope, Store, StoreError, TrafficType, UniqueFilter,
+};
+use libfuzzer_sys::fuzz_target;
+
+const MAX_OPS: usize = 10;
+const MAX_BATCH: usize = 5;
+
+const ACCOUNTS: [&str; 3] = ["AC1", "AC2", "AC3"];
+/// Properties and the account each normally belongs to; PR9 is never written.
+const PROPERTIES: [(&str, &str); 4] = [
+    ("PR1", "AC1"),
+    ("PR2", "AC1"),
+    ("PR3", "AC2"),
+    ("PR4", "AC3"),
+];
+const QUERY_PROPERTIES: [&str; 5] = ["PR1", "PR2", "PR3", "PR4", "PR9"];
+/// CallSids: a few, with white space around one (it normalizes onto another) and one that
+/// differs only in case.
+const SIDS: [&str; 10] = [
+    "CA0", "CA1", "CA2", "CA3", "CA4", "CA5", "CA6", " CA1 ", "ca1", "CA10",
+];
+const DATES: [u32; 8] = [0, 1, 10, 10, 20, 30, u32::MAX - 1, u32::MAX];
+const QUERY_DATES: [u32; 7] = [0, 1, 10, 11, 20, 31, u32::MAX];
+const FROMS: [&str; 8] = [
+    "+1 555 0001",
+    "+15550001",
+    "555-0002",
+    "+1 (555) 0003",
+    "anonymous",
+    "ANONYMOUS",
+    "",
+    "sip:alice",
+];
+const TOS: [&str; 4] = ["+1 (555) 0100", "+15550101", "555-0102", " 5550100 "];
+const QUERY_TOS: [&str; 4] = ["+1 555 0100", "5550101", "+15550102", "999"];
+const ENDPOINTS: [Option<&str>; 4] = [None, Some("+1 555 0200"), Some("5550201"), Some("desk-7")];
+const QUERY_ENDPOINTS: [&str; 3] = ["+15550200", "desk-7", "555 0201"];
+const ATTRS: [Option<&str>; 6] = [
+    None,
+    Some("google"),
+    Some("bing"),
+    Some(" google "),
+    Some("Google"),
+    Some("  "),
+];
+const QUERY_ATTRS: [&str; 5] = ["google", "bing", " Google ", "none", ""];
+/// IVR paths; the last is invalid (an empty key) and refuses its batch.
+const PROMPTS: [Option<&str>; 8] = [
+    None,
+    Some("1"),
+    Some("1,2"),
+    Some("12"),
+    Some("1, 2 ,3"),
+    Some("2"),
+    Some("2,1"),
+    Some("1,,2"),
+];
+const QUERY_PROMPTS: [&str; 7] = ["1", "1,2", "2", "12", " 1 , 2 ", "1,2,3", "3"];
+const UNIQUES: [UniqueFilter; 3] = [
+    UniqueFilter::All,
+    UniqueFilter::Unique,
+    UniqueFilter::Repeat,
+];
+const COUNTS: [u32; 6] = [0, 1, 2, 3, 200, u32::MAX];
+const SKIPS: [u32; 6] = [0, 0, 1, 2, 5, u32::MAX];
+
+fn pick<T: Copy>(pool: &[T], i: u8) -> T {
+    pool[usize::from(i) % pool.len()]
+}
+
+/// Picks from `pool` by the bits of `mask` (at most 3 items, so lists stay short).
+fn pick_set<T: Copy>(pool: &[T], mask: u8) -> Vec<T> {
+    (0..8)
+        .filter(|bit| mask & (1 << bit) != 0)
+        .take(3)
+        .map(|bit| pool[bit % pool.len()])
+        .collect()
+}
+
+#[derive(Arbitrary, Debug)]
+struct CallSpec {
+    sid: u8,
+    property: u8,
+    /// Now and then the call names its property with another account.
+    stray: u8,
+    date: u8,
+    from: u8,
+    to: u8,
+    endpoint: u8,
+    disposition: u8,
+    source: u8,
+    medium: u8,
+    campaign: u8,
+    content: u8,
+    prompts: u8,
+    traffic: u8,
+    duration: u16,
+}
+
+impl CallSpec {
+    fn call(&self) -> Call {
+        let (property, account) = pick(&PROPERTIES, self.property);
+        let account = if self.stray.is_multiple_of(16) {
+            pick(&ACCOUNTS, self.stray / 16)
+        } else {
+            account
+        };
+        let mut call = Call::new(
+            account,
+            property,
+            pick(&SIDS, self.sid),
+            pick(&DATES, self.date),
+            pick(&TOS, self.to),
+            pick(&Disposition::ALL, self.disposition),
+        );
+        call.from = pick(&FROMS, self.from).to_string();
+        call.endpoint = pick(&ENDPOINTS, self.endpoint).map(str::to_string);
+        call.attribution_source = pick(&ATTRS, self.source).map(str::to_string);
+        call.attribution_medium = pick(&ATTRS, self.medium).map(|m| format!("{m}-medium"));
+        call.attribution_campaign = pick(&ATTRS, self.campaign).map(str::to_string);
+        call.attribution_content = pick(&ATTRS, self.content).map(str::to_string);
+        // Invalid IVR paths only now and then, so that most batches go through.
+        let prompts = if self.prompts % 32 == 7 {
+            PROMPTS.len() - 1
+        } else {
+            usize::from(self.prompts) % (PROMPTS.len() - 1)
+        };
+        call.prompts_keys = PROMPTS[prompts].map(str::to_string);
+        call.session_traffic_type = match self.traffic % 6 {
+            5 => None,
+            t => Some(TrafficType::ALL[usize::from(t)]),
+        };
+        call.duration = u64::from(self.duration);
+        call
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+struct QuerySpec {
+    scope: u8,
+    date_from: Option<u8>,
+    date_to: Option<u8>,
+    dispositions: u8,
+    to: u8,
+    endpoint: u8,
+    source: u8,
+    medium: u8,
+    campaign: u8,
+    content: u8,
+    prompts: u8,
+    unique: u8,
+    count: u8,
+    skip: u8,
+}
+
+impl QuerySpec {
+    fn query(&self) -> Query {
+        let scope = if self.scope.is_multiple_of(2) {
+            Scope::Account(pick(&ACCOUNTS, self.scope / 2).to_string())
+        } else {
+            Scope::Property(pick(&QUERY_PROPERTIES, self.scope / 2).to_string())
+        };
+        let strings = |pool: &[&str], mask: u8| -> Vec<String> {
+            pick_set(pool, mask)
+                .into_iter()
+                .map(str::to_string)
+                .collect()
+        };
+        let mut q = Query::new(scope);
+        q.date_from = self.date_from.map(|d| pick(&QUERY_DATES, d));
+        q.date_to = self.date_to.map(|d| pick(&QUERY_DATES, d));
+        q.dispositions = pick_set(&Disposition::ALL, self.dispositions);
+        q.to = strings(&QUERY_TOS, self.to);
+        q.endpoint = strings(&QUERY_ENDPOINTS, self.endpoint);
+        q.attribution_source = strings(&QUERY_ATTRS, self.source);
+        q.attribution_medium = pick_set(&QUERY_ATTRS, self.medium)
+            .into_iter()
+            .map(|m| format!("{m}-medium"))
+            .collect();
+        q.attribution_campaign = strings(&QUERY_ATTRS, self.campaign);
+        q.attribution_content = strings(&QUERY_ATTRS, self.content);
+        q.prompts_keys = strings(&QUERY_PROMPTS, self.prompts);
+        // An invalid IVR path (an empty key) only now and then.
+        if self.prompts == 0xff {
+            q.prompts_keys.push("1,,2".to_string());
+        }
+        q.unique = pick(&UNIQUES, self.unique);
+        q.results_count = pick(&COUNTS, self.count);
+        q.results_skip = pick(&SKIPS, self.skip);
+        q
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+enum Op {
+    Write(Vec<CallSpec>),
+    Delete(Vec<u8>),
+    Query(QuerySpec),
+    Count(QuerySpec),
+    Get(u8),
+    Compact,
+}
+
+#[derive(Debug)]
+struct Input {
+    merge_factor: usize,
+    ops: Vec<Op>,
+}
+
+impl<'a> Arbitrary<'a> for Input {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let merge_factor = usize::from(u.int_in_range(2u8..=5)?);
+        let mut ops = Vec::new();
+        while ops.len() < MAX_OPS && !u.is_empty() {
+            let mut op = Op::arbitrary(u)?;
+            match &mut op {
+                Op::Write(batch) => batch.truncate(MAX_BATCH),
+                Op::Delete(sids) => sids.truncate(MAX_BATCH),
+                _ => {}
+            }
+            ops.push(op);
+        }
+        Ok(Input { merge_factor, ops })
+    }
+}
+
+/// What a write error says, in a form both sides produce.
+fn error_kind(e: &StoreError) -> String {
+    match e {
+        StoreError::InvalidRecord { index, .. } => format!("invalid record {index}"),
+        StoreError::PropertyBound {
+            call_sid, bound_to, ..
+        } => format!("{call_sid} bound to {bound_to}"),
+        other => format!("unexpected: {other}"),
+    }
+}
+
+fn check_query(store: &Store, model: &Reference, q: &Query) {
+    match (store.query(q), model.query(q)) {
+        (Ok(got), Ok(want)) => assert_eq!(got, want, "query {q:?}"),
+        (Err(Error::Api(got)), Err(want)) => assert_eq!(got.code, want.code, "query {q:?}"),
+        (got, want) => panic!("query {q:?}: engine {got:?}, model {want:?}"),
+    }
+}
+
+fn check_count(store: &Store, model: &Reference, q: &Query) {
+    match (store.count(q), model.count(q)) {
+        (Ok(got), Ok(want)) => assert_eq!(got, want, "count {q:?}"),
+        (Err(Error::Api(got)), Err(want)) => assert_eq!(got.code, want.code, "count {q:?}"),
+        (got, want) => panic!("count {q:?}: engine {got:?}, model {want:?}"),
+    }
+}
+
+/// The cheap check after every change: how many calls are stored, and one whole scope (a
+/// different scope and class at each step).
+fn check_step(store: &Store, model: &Reference, step: usize) {
+    let stats = store.stats().expect("stats");
+    assert_eq!(stats.calls, model.calls().len() as u64, "stored calls");
+    let scopes = ACCOUNTS.len() + PROPERTIES.len();
+    let scope = match step % scopes {
+        i if i < ACCOUNTS.len() => Scope::Account(ACCOUNTS[i].to_string()),
+        i => Scope::Property(PROPERTIES[i - ACCOUNTS.len()].0.to_string()),
+    };
+    let unique = UNIQUES[(step / scopes) % UNIQUES.len()];
+    check_query(
+        store,
+        model,
+        &Query::new(scope).unique(unique).count(u32::MAX),
+    );
+}
+
+/// The full check at the end: every account in every class, every property, whole records,
+/// every CallSid.
+fn check_all(store: &Store, model: &Reference) {
+    for account in ACCOUNTS {
+        for unique in UNIQUES {
+            check_query(
+                store,
+                model,
+                &Query::account(account).unique(unique).count(u32::MAX),
+            );
+        }
+    }
+    for property in QUERY_PROPERTIES {
+        check_query(store, model, &Query::property(property).count(u32::MAX));
+    }
+    for sid in SIDS {
+        assert_eq!(store.get(sid).expect("get"), model.get(sid), "get {sid:?}");
+    }
+}
+
+fuzz_target!(|input: Input| {
+    let mut store = Store::in_memory().expect("an in-memory store");
+    store.set_merge_factor(input.merge_factor);
+    let mut model = Reference::new();
+    for (step, op) in input.ops.iter().enumerate() {
+        match op {
+            Op::Write(specs) => {
+                let batch: Vec<Call> = specs.iter().map(CallSpec::call).collect();
+                match (store.write(batch.clone()), model.write(batch)) {
+                    (Ok(_), Ok(())) => {}
+                    (Err(Error::Store(got)), Err(want)) => {
+                        assert_eq!(error_kind(&got), error_kind(&want), "write errors differ")
+                    }
+                    (got, want) => panic!("write: engine {got:?}, model {want:?}"),
+                }
+                check_step(&store, &model, step);
+            }
+            Op::Delete(sids) => {
+                let sids: Vec<&str> = sids.iter().map(|&i| pick(&SIDS, i)).collect();
+                let got = store.delete(&sids).expect("delete");
+                assert_eq!(got, model.delete(&sids), "deleted of {sids:?}");
+                check_step(&store, &model, step);
+            }
+            Op::Query(spec) => check_query(&store, &model, &spec.query()),
+            Op::Count(spec) => check_count(&store, &model, &spec.query()),
+            Op::Get(i) => {
+                let sid = pick(&SIDS, *i);
+                assert_eq!(store.get(sid).expect("get"), model.get(sid), "get {sid:?}");
+            }
+            Op::Compact => {
+                store.compact().expect("compact");
+                check_step(&store, &model, step);
+            }
+        }
+    }
+    check_all(&store, &model);
+});
