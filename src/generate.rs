@@ -242,18 +242,23 @@ fn push_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// Appends `n` in decimal.
-fn push_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
+/// Writes `n` in decimal at the end of `digits`; returns where the digits start.
+fn decimal(digits: &mut [u8; 20], mut n: u64) -> usize {
     let mut at = digits.len();
     loop {
         at -= 1;
         digits[at] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
-            break;
+            return at;
         }
     }
+}
+
+/// Appends `n` in decimal.
+fn push_u64(out: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    let at = decimal(&mut digits, n);
     out.extend_from_slice(&digits[at..]);
 }
 
@@ -1540,17 +1545,9 @@ fn set(s: &mut String, value: &str) {
 }
 
 /// Appends `n` in decimal.
-fn push_decimal(s: &mut String, mut n: u64) {
+fn push_decimal(s: &mut String, n: u64) {
     let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
+    let at = decimal(&mut digits, n);
     s.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
