@@ -136,21 +136,25 @@ fn match_segment(
             None => return Ok(None),
         }
     }
-    let dispositions: Vec<&str> = q.dispositions.iter().map(|d| d.as_str()).collect();
-    for (kind, values) in [
-        (Posting::Disposition, &dispositions[..]),
-        (Posting::To, &to_strs(&q.to)[..]),
-        (Posting::Endpoint, &to_strs(&q.endpoint)[..]),
-        (Posting::Source, &to_strs(&q.attribution_source)[..]),
-        (Posting::Medium, &to_strs(&q.attribution_medium)[..]),
-        (Posting::Campaign, &to_strs(&q.attribution_campaign)[..]),
-        (Posting::Content, &to_strs(&q.attribution_content)[..]),
-    ] {
+    // Filters straight from the query's lists (no per-segment copies); each stops the reads
+    // as soon as the match is empty.
+    let lists = [
+        (Posting::To, &q.to),
+        (Posting::Endpoint, &q.endpoint),
+        (Posting::Source, &q.attribution_source),
+        (Posting::Medium, &q.attribution_medium),
+        (Posting::Campaign, &q.attribution_campaign),
+        (Posting::Content, &q.attribution_content),
+    ];
+    if let Some(any) = any_of(r, seg, Posting::Disposition, &q.dispositions)? {
+        bits &= any;
+    }
+    for (kind, values) in lists {
+        if bits.is_empty() {
+            return Ok(Some(bits));
+        }
         if let Some(any) = any_of(r, seg, kind, values)? {
             bits &= any;
-            if bits.is_empty() {
-                return Ok(Some(bits));
-            }
         }
     }
     if !q.prompts_keys.is_empty() {
@@ -216,10 +220,6 @@ fn prompt_matches(
         }
     }
     Ok(out)
-}
-
-fn to_strs(values: &[String]) -> Vec<&str> {
-    values.iter().map(String::as_str).collect()
 }
 
 /// The page of a plan: `skip` matches left out, then at most `count`, in result order.

@@ -55,6 +55,12 @@ impl Disposition {
     }
 }
 
+impl AsRef<str> for Disposition {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
 impl fmt::Display for Disposition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
