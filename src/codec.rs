@@ -29,3 +29,101 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T,
         Err(e) => Err(StoreError::Corrupt(format!("{what} does not decode: {e}"))),
     }
 }
+
+/// Encodes a value at the end of `out`.
+pub(crate) fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), StoreError> {
+    bincode::serde::encode_into_std_write(value, out, config())
+        .map(|_| ())
+        .map_err(|e| StoreError::Corrupt(format!("a value does not encode: {e}")))
+}
+
+/// Builds a block of records: many encoded values in one stored value, so that a store keeps
+/// one B-tree entry per block rather than per record.
+///
+/// Layout: the record count (u16, little-endian), the end offset of each record in the payload
+/// (u32 each), then the records one after the other.
+#[derive(Default)]
+pub(crate) struct BlockWriter {
+    ends: Vec<u32>,
+    payload: Vec<u8>,
+}
+
+impl BlockWriter {
+    /// Adds a record.
+    pub(crate) fn push<T: Serialize>(&mut self, value: &T) -> Result<(), StoreError> {
+        encode_into(value, &mut self.payload)?;
+        let end = u32::try_from(self.payload.len()).map_err(|_| {
+            StoreError::Corrupt(format!("a block grew past 4 GiB: {}", self.payload.len()))
+        })?;
+        self.ends.push(end);
+        Ok(())
+    }
+
+    /// Records added since the last [`BlockWriter::take`].
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The block's bytes; the writer starts a new, empty block.
+    pub(crate) fn take(&mut self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(2 + 4 * self.ends.len() + self.payload.len());
+        out.extend_from_slice(&(self.ends.len() as u16).to_le_bytes());
+        for end in &self.ends {
+            out.extend_from_slice(&end.to_le_bytes());
+        }
+        out.extend_from_slice(&self.payload);
+        self.ends.clear();
+        self.payload.clear();
+        out
+    }
+}
+
+/// The records of a block written by [`BlockWriter`], as byte slices.
+pub(crate) struct Block<'a> {
+    ends: &'a [u8],
+    payload: &'a [u8],
+}
+
+impl<'a> Block<'a> {
+    /// Reads a block's framing; `what` names it in errors.
+    pub(crate) fn parse(bytes: &'a [u8], what: &str) -> Result<Block<'a>, StoreError> {
+        let bad = || StoreError::Corrupt(format!("{what} is cut short ({} bytes)", bytes.len()));
+        let (count, rest) = bytes.split_at_checked(2).ok_or_else(bad)?;
+        let count = usize::from(u16::from_le_bytes([count[0], count[1]]));
+        let (ends, payload) = rest.split_at_checked(4 * count).ok_or_else(bad)?;
+        Ok(Block { ends, payload })
+    }
+
+    /// How many records the block holds.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len() / 4
+    }
+
+    fn end(&self, i: usize) -> usize {
+        let b = &self.ends[4 * i..4 * i + 4];
+        u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
+    }
+
+    /// Decodes record `i`; `what` names it in errors.
+    pub(crate) fn decode<T: DeserializeOwned>(
+        &self,
+        i: usize,
+        what: &str,
+    ) -> Result<T, StoreError> {
+        if i >= self.len() {
+            return Err(StoreError::Corrupt(format!(
+                "{what}: record {i} of a block of {}",
+                self.len()
+            )));
+        }
+        let start = if i == 0 { 0 } else { self.end(i - 1) };
+        let end = self.end(i);
+        match self.payload.get(start..end) {
+            Some(bytes) => decode(bytes, what),
+            None => Err(StoreError::Corrupt(format!(
+                "{what}: record {i} spans bytes {start}..{end} of {}",
+                self.payload.len()
+            ))),
+        }
+    }
+}

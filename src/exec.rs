@@ -1,6 +1,7 @@
 //! Query execution, the read side of the storage shape: per segment, a match bitmap from row
 //! ranges and postings; across segments, a merge in result order that skips by counting.
 
+use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -13,6 +14,9 @@ use crate::model::{Call, INDEXED_PROMPT_DEPTH, prompt_path_starts_with};
 use crate::query::{Query, Scope, UniqueFilter};
 use crate::store::{ACCOUNTS, CALLS, CounterCells, DATES, POSTINGS, PROPERTIES, SEGMENTS};
 
+/// A block of records read, under its `calls` key.
+type CachedBlock = ((u32, u32), Vec<u8>);
+
 /// The tables a query reads, opened once in a read transaction.
 pub(crate) struct ReadTables {
     pub calls: ReadOnlyTable<(u32, u32), &'static [u8]>,
@@ -21,6 +25,8 @@ pub(crate) struct ReadTables {
     pub segments: ReadOnlyTable<u32, &'static [u8]>,
     pub postings: ReadOnlyTable<(u32, u8, &'static str), &'static [u8]>,
     pub dates: ReadOnlyTable<(u32, u32, u32), u32>,
+    /// The last block of records read: a page's neighbouring rows share blocks.
+    block: RefCell<Option<CachedBlock>>,
 }
 
 impl ReadTables {
@@ -32,7 +38,35 @@ impl ReadTables {
             segments: txn.open_table(SEGMENTS)?,
             postings: txn.open_table(POSTINGS)?,
             dates: txn.open_table(DATES)?,
+            block: RefCell::new(None),
         })
+    }
+
+    /// Reads and decodes the call at `loc`, keeping its block for the next rows.
+    pub(crate) fn call(
+        &self,
+        loc: (u32, u32),
+        counters: &CounterCells,
+    ) -> Result<Call, StoreError> {
+        let key = index::block_of(loc).0;
+        let mut cached = self.block.borrow_mut();
+        match &*cached {
+            Some((k, _)) if *k == key => {}
+            _ => {
+                let Some(guard) = self.calls.get(key)? else {
+                    return Err(StoreError::Corrupt(format!(
+                        "no record at segment {} row {}",
+                        loc.0, loc.1
+                    )));
+                };
+                *cached = Some((key, guard.value().to_vec()));
+            }
+        }
+        counters.add_records_read(1);
+        match &*cached {
+            Some((_, bytes)) => index::call_in_block(bytes, loc),
+            None => Err(StoreError::Corrupt("a block read vanished".to_string())),
+        }
     }
 }
 
@@ -209,7 +243,7 @@ fn prompt_matches(
             continue;
         }
         for row in &hits {
-            let call = index::read_call(&r.calls, (seg, row), counters)?;
+            let call = r.call((seg, row), counters)?;
             if call
                 .prompts_keys
                 .as_deref()
@@ -251,7 +285,7 @@ pub(crate) fn page(
         };
         let head = match it.next() {
             Some(row) => {
-                let call = index::read_call(&r.calls, (m.seg, row), counters)?;
+                let call = r.call((m.seg, row), counters)?;
                 heap.push(Reverse((call.date_start, call.call_sid.clone(), i)));
                 Some(call)
             }
@@ -273,7 +307,7 @@ pub(crate) fn page(
             break;
         }
         if let Some(row) = iters[i].next() {
-            let call = index::read_call(&r.calls, (plan.matches[i].seg, row), counters)?;
+            let call = r.call((plan.matches[i].seg, row), counters)?;
             heap.push(Reverse((call.date_start, call.call_sid.clone(), i)));
             heads[i] = Some(call);
         }
@@ -295,7 +329,7 @@ fn read_rows(
     m.bits
         .range(first..)
         .take(want)
-        .map(|row| index::read_call(&r.calls, (m.seg, row), counters))
+        .map(|row| r.call((m.seg, row), counters))
         .collect()
 }
 
@@ -343,7 +377,7 @@ fn start_ranks(
             continue;
         };
         for row in m.bits.range(first..).take((upper[i] - ranks[i]) as usize) {
-            let call = index::read_call(&r.calls, (m.seg, row), counters)?;
+            let call = r.call((m.seg, row), counters)?;
             tied.push((call.call_sid, i));
         }
     }

@@ -135,14 +135,29 @@ where
     }
 }
 
+/// Rows per record block: the `calls` table holds one entry per block of a segment, so that a
+/// store keeps one B-tree entry per 32 records and neighbouring rows are read together.
+pub(crate) const BLOCK_ROWS: u32 = 32;
+
+/// The `calls` key of the block that holds `loc`, and the row's place in it.
+pub(crate) fn block_of(loc: Loc) -> ((u32, u32), usize) {
+    ((loc.0, loc.1 / BLOCK_ROWS), (loc.1 % BLOCK_ROWS) as usize)
+}
+
+/// Decodes the call at `loc` from the bytes of its block.
+pub(crate) fn call_in_block(bytes: &[u8], loc: Loc) -> Result<Call, StoreError> {
+    let (_, i) = block_of(loc);
+    codec::Block::parse(bytes, "a block of call records")?.decode(i, "a call record")
+}
+
 /// Reads and decodes the call at `loc`.
 pub(crate) fn read_call<T>(calls: &T, loc: Loc, counters: &CounterCells) -> Result<Call, StoreError>
 where
     T: ReadableTable<(u32, u32), &'static [u8]>,
 {
     counters.add_records_read(1);
-    match calls.get(loc)? {
-        Some(guard) => codec::decode(guard.value(), "a call record"),
+    match calls.get(block_of(loc).0)? {
+        Some(guard) => call_in_block(guard.value(), loc),
         None => Err(StoreError::Corrupt(format!(
             "no record at segment {} row {}",
             loc.0, loc.1
@@ -626,6 +641,9 @@ struct SegmentBuilder {
     last: Option<(u32, u32)>,
     /// `call_ids` entries not yet written: B-tree inserts in key order touch each leaf once.
     ids: Vec<(String, u32)>,
+    /// The records of the block being filled, and its number.
+    block: codec::BlockWriter,
+    next_block: u32,
 }
 
 /// How many `call_ids` entries a builder holds before writing them.
@@ -644,6 +662,8 @@ impl SegmentBuilder {
             postings: HashMap::new(),
             last: None,
             ids: Vec::new(),
+            block: codec::BlockWriter::default(),
+            next_block: 0,
         }
     }
 
@@ -671,8 +691,10 @@ impl SegmentBuilder {
         counters: &CounterCells,
     ) -> Result<(), StoreError> {
         let row = self.header.rows;
-        let loc = (self.seg, row);
-        t.calls.insert(loc, codec::encode(call)?.as_slice())?;
+        self.block.push(call)?;
+        if self.block.len() == BLOCK_ROWS as usize {
+            self.flush_block(t)?;
+        }
         counters.add_records_written(1);
         self.ids.push((call.call_sid.clone(), row));
         if self.ids.len() >= IDS_CHUNK {
@@ -717,6 +739,17 @@ impl SegmentBuilder {
         Ok(())
     }
 
+    /// Writes the block being filled (rows up to the last one pushed).
+    fn flush_block(&mut self, t: &mut WriteTables<'_>) -> Result<(), StoreError> {
+        if self.block.len() == 0 {
+            return Ok(());
+        }
+        t.calls
+            .insert((self.seg, self.next_block), self.block.take().as_slice())?;
+        self.next_block += 1;
+        Ok(())
+    }
+
     fn flush_ids(&mut self, t: &mut WriteTables<'_>) -> Result<(), StoreError> {
         self.ids.sort_unstable();
         for (sid, row) in self.ids.drain(..) {
@@ -730,6 +763,7 @@ impl SegmentBuilder {
         t: &mut WriteTables<'_>,
         counters: &CounterCells,
     ) -> Result<(), StoreError> {
+        self.flush_block(t)?;
         self.flush_ids(t)?;
         let mut postings: Vec<_> = self
             .postings
@@ -829,7 +863,8 @@ struct MergeInput {
     unique_property: RoaringBitmap,
 }
 
-const MERGE_CHUNK: u32 = 2048;
+/// Rows a merge reads from one input at a time (a whole number of blocks).
+const MERGE_CHUNK: u32 = 64 * BLOCK_ROWS;
 
 impl MergeInput {
     fn open(t: &WriteTables<'_>, seg: u32) -> Result<MergeInput, StoreError> {
@@ -856,15 +891,22 @@ impl MergeInput {
     ) -> Result<Option<&(u32, Call)>, StoreError> {
         while self.buffer.is_empty() && self.next_row < self.rows {
             let end = self.next_row.saturating_add(MERGE_CHUNK).min(self.rows);
-            for entry in t.calls.range((self.seg, self.next_row)..(self.seg, end))? {
+            // Blocks from the one holding `next_row` to the one holding `end - 1`.
+            let blocks =
+                (self.seg, self.next_row / BLOCK_ROWS)..(self.seg, end.div_ceil(BLOCK_ROWS));
+            for entry in t.calls.range(blocks)? {
                 let (key, value) = entry?;
-                let row = key.value().1;
-                if self.tombstones.contains(row) {
-                    continue;
+                let first = key.value().1.saturating_mul(BLOCK_ROWS);
+                let block = codec::Block::parse(value.value(), "a block of call records")?;
+                for i in 0..block.len() {
+                    let row = first.saturating_add(i as u32);
+                    if self.tombstones.contains(row) {
+                        continue;
+                    }
+                    counters.add_records_read(1);
+                    self.buffer
+                        .push_back((row, block.decode(i, "a call record")?));
                 }
-                counters.add_records_read(1);
-                let call: Call = codec::decode(value.value(), "a call record")?;
-                self.buffer.push_back((row, call));
             }
             self.next_row = end;
         }

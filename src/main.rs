@@ -805,7 +805,7 @@ fn generate_jsonl(calls: u64, seed: u64, accounts: u32) -> Result<ExitCode, Fail
 }
 
 /// Calls per atomic write in the demo's import, as `import`'s default batch.
-const DEMO_BATCH: usize = 10_000;
+const DEMO_BATCH: usize = 200_000;
 
 /// A folder of the system's temporary folder, removed with everything in it when dropped.
 struct TempFolder(PathBuf);

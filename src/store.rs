@@ -42,7 +42,7 @@ pub(crate) const CALLERS: TableDefinition<&[u8], ()> = TableDefinition::new("cal
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// The format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const FORMAT_KEY: &str = "callstore_format_version";
 /// The first bytes of every redb file.
 const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];

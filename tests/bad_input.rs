@@ -11,7 +11,12 @@
 
 use std::path::Path;
 
-use callstore::{Call, Error, ErrorCode, RecordError, Response, Store, StoreError, parse_request};
+use callstore::{
+    Call, Error, ErrorCode, FORMAT_VERSION, RecordError, Response, Store, StoreError, parse_request,
+};
+
+/// What the error for a file of the next format version says (FORMAT_VERSION + 1).
+const FUTURE_VERSION: &str = "format version 3";
 
 // ---------------------------------------------------------------------------------------------
 // Shared inputs
@@ -739,17 +744,17 @@ fn file_cases() -> Vec<FileCase> {
                 matches!(
                     e,
                     Error::Store(StoreError::FormatVersion {
-                        found: 2,
-                        expected: 1,
+                        found,
+                        expected: FORMAT_VERSION,
                         ..
-                    })
+                    }) if *found == FORMAT_VERSION + 1
                 )
             },
             redb: true,
             ..file_case(
                 "a future format version",
-                |p| set_format_version(p, 2),
-                "format version 2",
+                |p| set_format_version(p, u64::from(FORMAT_VERSION) + 1),
+                FUTURE_VERSION,
             )
         },
         FileCase {
