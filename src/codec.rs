@@ -37,7 +37,7 @@ pub(crate) fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<
         .map_err(|e| StoreError::Corrupt(format!("a value does not encode: {e}")))
 }
 
-/// Builds a block of records: many encoded values in one stored value, so that a store keeps
+/// Builds blocks of records: many encoded values in one stored value, so that a store keeps
 /// one B-tree entry per block rather than per record.
 ///
 /// Layout: the record count (u16, little-endian), the end offset of each record in the payload
@@ -49,34 +49,64 @@ pub(crate) struct BlockWriter {
 }
 
 impl BlockWriter {
-    /// Adds a record.
-    pub(crate) fn push<T: Serialize>(&mut self, value: &T) -> Result<(), StoreError> {
+    /// Adds a record. When the block would grow past `limit` bytes (and already holds a
+    /// record), the block so far is finished first and returned with its record count; the new
+    /// record starts the next block.
+    pub(crate) fn push<T: Serialize>(
+        &mut self,
+        value: &T,
+        limit: usize,
+    ) -> Result<Option<(u32, Vec<u8>)>, StoreError> {
+        let start = self.payload.len();
         encode_into(value, &mut self.payload)?;
+        let full = !self.ends.is_empty()
+            && (self.framed_len(self.ends.len() + 1) > limit || self.ends.len() >= MAX_BLOCK_ROWS);
+        let finished = if full {
+            let record = self.payload.split_off(start);
+            let finished = self.take();
+            self.payload = record;
+            Some(finished)
+        } else {
+            None
+        };
         let end = u32::try_from(self.payload.len()).map_err(|_| {
             StoreError::Corrupt(format!("a block grew past 4 GiB: {}", self.payload.len()))
         })?;
         self.ends.push(end);
-        Ok(())
+        Ok(finished)
     }
 
-    /// Records added since the last [`BlockWriter::take`].
-    pub(crate) fn len(&self) -> usize {
-        self.ends.len()
+    /// The framed size of a block of `records` records holding the current payload.
+    fn framed_len(&self, records: usize) -> usize {
+        2 + 4 * records + self.payload.len()
     }
 
-    /// The block's bytes; the writer starts a new, empty block.
-    pub(crate) fn take(&mut self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(2 + 4 * self.ends.len() + self.payload.len());
+    /// The block so far with its record count, if it holds any; the writer starts a new,
+    /// empty block.
+    pub(crate) fn finish(&mut self) -> Option<(u32, Vec<u8>)> {
+        if self.ends.is_empty() {
+            None
+        } else {
+            Some(self.take())
+        }
+    }
+
+    fn take(&mut self) -> (u32, Vec<u8>) {
+        let mut out = Vec::with_capacity(self.framed_len(self.ends.len()));
         out.extend_from_slice(&(self.ends.len() as u16).to_le_bytes());
         for end in &self.ends {
             out.extend_from_slice(&end.to_le_bytes());
         }
         out.extend_from_slice(&self.payload);
+        let records = self.ends.len() as u32;
         self.ends.clear();
         self.payload.clear();
-        out
+        (records, out)
     }
 }
+
+/// The most records a block holds (its count is a u16).
+const MAX_BLOCK_ROWS: usize = 4096;
 
 /// The records of a block written by [`BlockWriter`], as byte slices.
 pub(crate) struct Block<'a> {

@@ -48,23 +48,16 @@ impl ReadTables {
         loc: (u32, u32),
         counters: &CounterCells,
     ) -> Result<Call, StoreError> {
-        let key = index::block_of(loc).0;
         let mut cached = self.block.borrow_mut();
-        match &*cached {
-            Some((k, _)) if *k == key => {}
-            _ => {
-                let Some(guard) = self.calls.get(key)? else {
-                    return Err(StoreError::Corrupt(format!(
-                        "no record at segment {} row {}",
-                        loc.0, loc.1
-                    )));
-                };
-                *cached = Some((key, guard.value().to_vec()));
-            }
+        let hit = matches!(&*cached, Some(((seg, first), bytes))
+            if *seg == loc.0 && index::block_holds(bytes, *first, loc.1));
+        if !hit {
+            let (first, bytes) = index::find_block(&self.calls, loc)?;
+            *cached = Some(((loc.0, first), bytes));
         }
         counters.add_records_read(1);
         match &*cached {
-            Some((_, bytes)) => index::call_in_block(bytes, loc),
+            Some(((_, first), bytes)) => index::call_in_block(bytes, *first, loc),
             None => Err(StoreError::Corrupt("a block read vanished".to_string())),
         }
     }

@@ -135,19 +135,40 @@ where
     }
 }
 
-/// Rows per record block: the `calls` table holds one entry per block of a segment, so that a
-/// store keeps one B-tree entry per 32 records and neighbouring rows are read together.
-pub(crate) const BLOCK_ROWS: u32 = 32;
+/// The most bytes of a block of records: blocks fill 16 KiB pages (less redb's leaf header)
+/// rather than a fixed number of rows, because redb gives a value a power-of-two number of pages.
+pub(crate) const BLOCK_BYTES: usize = 16 * 1024 - 64;
 
-/// The `calls` key of the block that holds `loc`, and the row's place in it.
-pub(crate) fn block_of(loc: Loc) -> ((u32, u32), usize) {
-    ((loc.0, loc.1 / BLOCK_ROWS), (loc.1 % BLOCK_ROWS) as usize)
+/// Finds the block that holds `loc`: its first row and bytes.
+pub(crate) fn find_block<T>(calls: &T, loc: Loc) -> Result<(u32, Vec<u8>), StoreError>
+where
+    T: ReadableTable<(u32, u32), &'static [u8]>,
+{
+    let missing = || StoreError::Corrupt(format!("no record at segment {} row {}", loc.0, loc.1));
+    let Some(entry) = calls.range((loc.0, 0)..=loc)?.next_back() else {
+        return Err(missing());
+    };
+    let (key, value) = entry?;
+    Ok((key.value().1, value.value().to_vec()))
 }
 
-/// Decodes the call at `loc` from the bytes of its block.
-pub(crate) fn call_in_block(bytes: &[u8], loc: Loc) -> Result<Call, StoreError> {
-    let (_, i) = block_of(loc);
-    codec::Block::parse(bytes, "a block of call records")?.decode(i, "a call record")
+/// Decodes the call at `loc` from the bytes of its block, which starts at row `first`.
+pub(crate) fn call_in_block(bytes: &[u8], first: u32, loc: Loc) -> Result<Call, StoreError> {
+    let block = codec::Block::parse(bytes, "a block of call records")?;
+    let i = loc.1.checked_sub(first).map(|i| i as usize);
+    match i {
+        Some(i) if i < block.len() => block.decode(i, "a call record"),
+        _ => Err(StoreError::Corrupt(format!(
+            "no record at segment {} row {}",
+            loc.0, loc.1
+        ))),
+    }
+}
+
+/// Whether a block that starts at row `first` holds row `row`.
+pub(crate) fn block_holds(bytes: &[u8], first: u32, row: u32) -> bool {
+    codec::Block::parse(bytes, "a block of call records")
+        .is_ok_and(|b| row >= first && ((row - first) as usize) < b.len())
 }
 
 /// Reads and decodes the call at `loc`.
@@ -156,13 +177,8 @@ where
     T: ReadableTable<(u32, u32), &'static [u8]>,
 {
     counters.add_records_read(1);
-    match calls.get(block_of(loc).0)? {
-        Some(guard) => call_in_block(guard.value(), loc),
-        None => Err(StoreError::Corrupt(format!(
-            "no record at segment {} row {}",
-            loc.0, loc.1
-        ))),
-    }
+    let (first, bytes) = find_block(calls, loc)?;
+    call_in_block(&bytes, first, loc)
 }
 
 /// The first row of segment `seg` at or after (`account`, `date`) in row order; `rows` when there
@@ -199,15 +215,15 @@ where
 }
 
 /// The first call of a caller in a scope, in result order: its (`Date_Start`, `CallSid`).
-fn first_of_group<T>(callers: &T, group: &GroupKey) -> Result<Option<(u32, String)>, StoreError>
+fn first_of_group<T>(callers: &T, group: &[u8]) -> Result<Option<(u32, String)>, StoreError>
 where
     T: ReadableTable<&'static [u8], ()>,
 {
-    let mut range = callers.range(group.as_slice()..)?;
+    let mut range = callers.range(group..)?;
     if let Some(entry) = range.next() {
         let (key, _) = entry?;
         let key = key.value();
-        if let Some(rest) = key.strip_prefix(group.as_slice()) {
+        if let Some(rest) = key.strip_prefix(group) {
             let (date, sid) = rest.split_at_checked(4).ok_or_else(|| {
                 StoreError::Corrupt(format!("a callers key is too short: {key:?}"))
             })?;
@@ -244,15 +260,6 @@ fn groups_of(call: &Call) -> Option<[GroupKey; 2]> {
         group_key(SCOPE_ACCOUNT, &call.account_sid, caller),
         group_key(SCOPE_PROPERTY, &call.property_sid, caller),
     ])
-}
-
-/// The `callers` keys of a call: its groups followed by its date and CallSid.
-fn caller_keys_of(call: &Call) -> Option<[Vec<u8>; 2]> {
-    Some(groups_of(call)?.map(|mut key| {
-        key.extend_from_slice(&call.date_start.to_be_bytes());
-        key.extend_from_slice(call.call_sid.as_bytes());
-        key
-    }))
 }
 
 /// The merge policy: segments of the same tier (size class by powers of `factor`) are merged
@@ -296,7 +303,7 @@ pub(crate) fn apply(
     policy: MergePolicy,
     counters: &CounterCells,
 ) -> Result<Applied, StoreError> {
-    let upsert_sids: HashSet<String> = batch.upserts.iter().map(|c| c.call_sid.clone()).collect();
+    let upsert_sids: HashSet<&str> = batch.upserts.iter().map(|c| c.call_sid.as_str()).collect();
     let delete_sids: HashSet<&str> = batch.deletes.iter().map(String::as_str).collect();
     // 1. The stored versions that this batch removes.
     let mut removed: Vec<(Loc, Call)> = Vec::new();
@@ -324,70 +331,75 @@ pub(crate) fn apply(
     }
     // 2. A property belongs to one account while it has calls.
     check_bindings(t, &batch.upserts, &removed)?;
-    // 3. The first call of every caller group the batch touches, before it, and the earliest
-    //    of the batch's own calls in each group.
+    // 3. Every `callers` entry the batch removes or adds, sorted by key (removals before
+    //    additions of the same key), so that each group is one run of entries and B-tree
+    //    updates go in key order.
     let removed_sids: HashSet<&str> = removed.iter().map(|(_, c)| c.call_sid.as_str()).collect();
-    let mut groups: BTreeMap<GroupKey, GroupChange> = BTreeMap::new();
-    for (call, is_new) in removed
+    let mut entries: Vec<CallerEntry<'_>> = Vec::new();
+    for (call, added) in removed
         .iter()
         .map(|(_, c)| (c, false))
         .chain(batch.upserts.iter().map(|c| (c, true)))
     {
         for group in groups_of(call).into_iter().flatten() {
-            let change = match groups.entry(group) {
-                std::collections::btree_map::Entry::Occupied(slot) => slot.into_mut(),
-                std::collections::btree_map::Entry::Vacant(slot) => {
-                    let before = first_of_group(&t.callers, slot.key())?;
-                    slot.insert(GroupChange {
-                        before,
-                        earliest_new: None,
-                    })
-                }
-            };
-            if is_new {
-                let key = (call.date_start, call.call_sid.clone());
-                if change.earliest_new.as_ref().is_none_or(|e| key < *e) {
-                    change.earliest_new = Some(key);
-                }
-            }
+            entries.push(CallerEntry {
+                group,
+                date: call.date_start,
+                sid: call.call_sid.as_str(),
+                added,
+            });
         }
     }
-    // 4. Remove the old versions; register the new calls (callers entries in key order).
+    entries.sort_unstable_by(|a, b| {
+        (a.group.as_slice(), a.date, a.sid, a.added).cmp(&(
+            b.group.as_slice(),
+            b.date,
+            b.sid,
+            b.added,
+        ))
+    });
+    //    The first call of each group before the batch, and the earliest call the batch adds
+    //    to it (the first added entry of its run).
+    let mut groups: Vec<(&[u8], GroupChange)> = Vec::new();
+    for run in entries.chunk_by(|a, b| a.group == b.group) {
+        let group = run[0].group.as_slice();
+        groups.push((
+            group,
+            GroupChange {
+                before: first_of_group(&t.callers, group)?,
+                earliest_new: run
+                    .iter()
+                    .find(|e| e.added)
+                    .map(|e| (e.date, e.sid.to_string())),
+            },
+        ));
+    }
+    // 4. Remove the old versions; register the new calls.
     let mut tombstones: BTreeMap<u32, RoaringBitmap> = BTreeMap::new();
     let mut counts = CountDeltas::default();
-    let mut caller_keys: Vec<(bool, Vec<u8>)> = Vec::new();
     for (loc, call) in &removed {
         tombstones.entry(loc.0).or_default().insert(loc.1);
-        caller_keys.extend(
-            caller_keys_of(call)
-                .into_iter()
-                .flatten()
-                .map(|k| (false, k)),
-        );
         counts.add(call, -1);
         t.call_ids.remove(call.call_sid.as_str())?;
     }
     for call in &batch.upserts {
-        caller_keys.extend(
-            caller_keys_of(call)
-                .into_iter()
-                .flatten()
-                .map(|k| (true, k)),
-        );
         counts.add(call, 1);
     }
-    caller_keys.sort_unstable_by(|a, b| a.1.cmp(&b.1));
-    for (insert, key) in &caller_keys {
-        let key = key.as_slice();
-        if *insert {
-            t.callers.insert(key, ())?;
+    let mut key = Vec::new();
+    for entry in &entries {
+        key.clear();
+        key.extend_from_slice(&entry.group);
+        key.extend_from_slice(&entry.date.to_be_bytes());
+        key.extend_from_slice(entry.sid.as_bytes());
+        if entry.added {
+            t.callers.insert(key.as_slice(), ())?;
         } else {
-            t.callers.remove(key)?;
+            t.callers.remove(key.as_slice())?;
         }
     }
     let account_ids = counts.apply(t)?;
-    let mut rows: Vec<(u32, Call)> = Vec::with_capacity(batch.upserts.len());
-    for call in batch.upserts {
+    let mut rows: Vec<(u32, &Call)> = Vec::with_capacity(batch.upserts.len());
+    for call in &batch.upserts {
         let account = account_ids.get(&call.account_sid).copied().ok_or_else(|| {
             StoreError::Corrupt(format!("account {:?} has no id", call.account_sid))
         })?;
@@ -397,7 +409,7 @@ pub(crate) fn apply(
     // CallSid → (first of its caller in its account, in its property), after the batch.
     let mut firsts: HashMap<String, (bool, bool)> = HashMap::new();
     let mut flips: BTreeMap<(u32, Posting), RoaringBitmap> = BTreeMap::new();
-    for (group, change) in &groups {
+    for &(group, ref change) in &groups {
         let kept_before = change
             .before
             .as_ref()
@@ -448,21 +460,26 @@ pub(crate) fn apply(
     // 6. The new segment.
     let written = rows.len();
     if !rows.is_empty() {
-        rows.sort_by(|a, b| {
-            (a.0, a.1.date_start, a.1.call_sid.as_bytes()).cmp(&(
-                b.0,
-                b.1.date_start,
-                b.1.call_sid.as_bytes(),
-            ))
+        // Sort positions, not the (large) calls themselves.
+        let mut order: Vec<(u32, u32, usize)> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, (account, call))| (*account, call.date_start, i))
+            .collect();
+        order.sort_unstable_by(|a, b| {
+            (a.0, a.1)
+                .cmp(&(b.0, b.1))
+                .then_with(|| rows[a.2].1.call_sid.cmp(&rows[b.2].1.call_sid))
         });
         let seg = next_id(t, "next_segment")?;
         let mut builder = SegmentBuilder::new(seg);
-        for (account, call) in rows {
+        for &(_, _, i) in &order {
+            let (account, call) = rows[i];
             let (ua, up) = firsts
                 .get(call.call_sid.as_str())
                 .copied()
                 .unwrap_or_default();
-            builder.push(t, account, &call, ua, up, counters)?;
+            builder.push(t, account, call, ua, up, counters)?;
         }
         builder.finish(t, counters)?;
     }
@@ -581,6 +598,14 @@ impl CountDeltas {
     }
 }
 
+/// A `callers` entry that a batch removes or adds: its group, `Date_Start` and CallSid.
+struct CallerEntry<'a> {
+    group: GroupKey,
+    date: u32,
+    sid: &'a str,
+    added: bool,
+}
+
 /// A caller group's first call before a batch, and the earliest of the batch's calls in it.
 struct GroupChange {
     before: Option<(u32, String)>,
@@ -641,9 +666,9 @@ struct SegmentBuilder {
     last: Option<(u32, u32)>,
     /// `call_ids` entries not yet written: B-tree inserts in key order touch each leaf once.
     ids: Vec<(String, u32)>,
-    /// The records of the block being filled, and its number.
+    /// The records of the block being filled, and its first row.
     block: codec::BlockWriter,
-    next_block: u32,
+    block_first: u32,
 }
 
 /// How many `call_ids` entries a builder holds before writing them.
@@ -663,7 +688,7 @@ impl SegmentBuilder {
             last: None,
             ids: Vec::new(),
             block: codec::BlockWriter::default(),
-            next_block: 0,
+            block_first: 0,
         }
     }
 
@@ -691,9 +716,8 @@ impl SegmentBuilder {
         counters: &CounterCells,
     ) -> Result<(), StoreError> {
         let row = self.header.rows;
-        self.block.push(call)?;
-        if self.block.len() == BLOCK_ROWS as usize {
-            self.flush_block(t)?;
+        if let Some(finished) = self.block.push(call, BLOCK_BYTES)? {
+            self.write_block(t, finished)?;
         }
         counters.add_records_written(1);
         self.ids.push((call.call_sid.clone(), row));
@@ -739,14 +763,15 @@ impl SegmentBuilder {
         Ok(())
     }
 
-    /// Writes the block being filled (rows up to the last one pushed).
-    fn flush_block(&mut self, t: &mut WriteTables<'_>) -> Result<(), StoreError> {
-        if self.block.len() == 0 {
-            return Ok(());
-        }
+    /// Writes a finished block of `records` rows from `block_first` on.
+    fn write_block(
+        &mut self,
+        t: &mut WriteTables<'_>,
+        (records, bytes): (u32, Vec<u8>),
+    ) -> Result<(), StoreError> {
         t.calls
-            .insert((self.seg, self.next_block), self.block.take().as_slice())?;
-        self.next_block += 1;
+            .insert((self.seg, self.block_first), bytes.as_slice())?;
+        self.block_first = self.block_first.saturating_add(records);
         Ok(())
     }
 
@@ -763,7 +788,9 @@ impl SegmentBuilder {
         t: &mut WriteTables<'_>,
         counters: &CounterCells,
     ) -> Result<(), StoreError> {
-        self.flush_block(t)?;
+        if let Some(finished) = self.block.finish() {
+            self.write_block(t, finished)?;
+        }
         self.flush_ids(t)?;
         let mut postings: Vec<_> = self
             .postings
@@ -863,8 +890,8 @@ struct MergeInput {
     unique_property: RoaringBitmap,
 }
 
-/// Rows a merge reads from one input at a time (a whole number of blocks).
-const MERGE_CHUNK: u32 = 64 * BLOCK_ROWS;
+/// Rows a merge reads from one input at a time (rounded up to whole blocks).
+const MERGE_CHUNK: u32 = 2048;
 
 impl MergeInput {
     fn open(t: &WriteTables<'_>, seg: u32) -> Result<MergeInput, StoreError> {
@@ -891,12 +918,12 @@ impl MergeInput {
     ) -> Result<Option<&(u32, Call)>, StoreError> {
         while self.buffer.is_empty() && self.next_row < self.rows {
             let end = self.next_row.saturating_add(MERGE_CHUNK).min(self.rows);
-            // Blocks from the one holding `next_row` to the one holding `end - 1`.
-            let blocks =
-                (self.seg, self.next_row / BLOCK_ROWS)..(self.seg, end.div_ceil(BLOCK_ROWS));
-            for entry in t.calls.range(blocks)? {
+            // The blocks that start in `next_row..end` (`next_row` is always a block's first
+            // row); the last of them may reach past `end`.
+            let mut last = self.next_row;
+            for entry in t.calls.range((self.seg, self.next_row)..(self.seg, end))? {
                 let (key, value) = entry?;
-                let first = key.value().1.saturating_mul(BLOCK_ROWS);
+                let first = key.value().1;
                 let block = codec::Block::parse(value.value(), "a block of call records")?;
                 for i in 0..block.len() {
                     let row = first.saturating_add(i as u32);
@@ -907,8 +934,15 @@ impl MergeInput {
                     self.buffer
                         .push_back((row, block.decode(i, "a call record")?));
                 }
+                last = first.saturating_add(block.len() as u32);
             }
-            self.next_row = end;
+            if last <= self.next_row {
+                return Err(StoreError::Corrupt(format!(
+                    "segment {} has no block at row {} of {}",
+                    self.seg, self.next_row, self.rows
+                )));
+            }
+            self.next_row = last;
         }
         Ok(self.buffer.front())
     }
