@@ -57,8 +57,28 @@ impl BlockWriter {
         value: &T,
         limit: usize,
     ) -> Result<Option<(u32, Vec<u8>)>, StoreError> {
+        self.push_with(limit, |out| encode_into(value, out))
+    }
+
+    /// Adds a record already encoded (taken from another block), as [`BlockWriter::push`].
+    pub(crate) fn push_encoded(
+        &mut self,
+        record: &[u8],
+        limit: usize,
+    ) -> Result<Option<(u32, Vec<u8>)>, StoreError> {
+        self.push_with(limit, |out| {
+            out.extend_from_slice(record);
+            Ok(())
+        })
+    }
+
+    fn push_with(
+        &mut self,
+        limit: usize,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), StoreError>,
+    ) -> Result<Option<(u32, Vec<u8>)>, StoreError> {
         let start = self.payload.len();
-        encode_into(value, &mut self.payload)?;
+        write(&mut self.payload)?;
         let full = !self.ends.is_empty()
             && (self.framed_len(self.ends.len() + 1) > limit || self.ends.len() >= MAX_BLOCK_ROWS);
         let finished = if full {
@@ -134,12 +154,8 @@ impl<'a> Block<'a> {
         u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
     }
 
-    /// Decodes record `i`; `what` names it in errors.
-    pub(crate) fn decode<T: DeserializeOwned>(
-        &self,
-        i: usize,
-        what: &str,
-    ) -> Result<T, StoreError> {
+    /// The encoded bytes of record `i`; `what` names it in errors.
+    pub(crate) fn record(&self, i: usize, what: &str) -> Result<&'a [u8], StoreError> {
         if i >= self.len() {
             return Err(StoreError::Corrupt(format!(
                 "{what}: record {i} of a block of {}",
@@ -148,12 +164,31 @@ impl<'a> Block<'a> {
         }
         let start = if i == 0 { 0 } else { self.end(i - 1) };
         let end = self.end(i);
-        match self.payload.get(start..end) {
-            Some(bytes) => decode(bytes, what),
-            None => Err(StoreError::Corrupt(format!(
+        self.payload.get(start..end).ok_or_else(|| {
+            StoreError::Corrupt(format!(
                 "{what}: record {i} spans bytes {start}..{end} of {}",
                 self.payload.len()
-            ))),
-        }
+            ))
+        })
     }
+
+    /// Decodes record `i`; `what` names it in errors.
+    pub(crate) fn decode<T: DeserializeOwned>(
+        &self,
+        i: usize,
+        what: &str,
+    ) -> Result<T, StoreError> {
+        decode(self.record(i, what)?, what)
+    }
+}
+
+/// Decodes the leading fields of a value written by [`encode`] into `T`, a struct that lists
+/// them in the same order with the same types (the rest of the bytes is not read).
+pub(crate) fn decode_prefix<T: DeserializeOwned>(
+    bytes: &[u8],
+    what: &str,
+) -> Result<T, StoreError> {
+    bincode::serde::decode_from_slice(bytes, config())
+        .map(|(value, _)| value)
+        .map_err(|e| StoreError::Corrupt(format!("{what} does not decode: {e}")))
 }

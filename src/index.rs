@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::error::StoreError;
-use crate::model::{Call, INDEXED_PROMPT_DEPTH, prompt_prefixes};
+use crate::model::{Call, CallHead, INDEXED_PROMPT_DEPTH, prompt_prefixes};
 use crate::store::{
     ACCOUNTS, CALL_IDS, CALLERS, CALLS, CounterCells, DATES, META, POSTINGS, PROPERTIES, SEGMENTS,
 };
@@ -43,6 +43,32 @@ pub(crate) enum Posting {
     UniquePropertyFlip = 13,
     /// Rows deleted or replaced since the segment was written.
     Tombstone = 14,
+}
+
+impl Posting {
+    /// Every kind, in `u8` order.
+    const ALL: [Posting; 15] = [
+        Posting::Property,
+        Posting::Disposition,
+        Posting::To,
+        Posting::Endpoint,
+        Posting::Source,
+        Posting::Medium,
+        Posting::Campaign,
+        Posting::Content,
+        Posting::Prompt,
+        Posting::Anonymous,
+        Posting::UniqueAccount,
+        Posting::UniqueProperty,
+        Posting::UniqueAccountFlip,
+        Posting::UniquePropertyFlip,
+        Posting::Tombstone,
+    ];
+
+    /// The kind stored as `byte`.
+    fn from_u8(byte: u8) -> Option<Posting> {
+        Posting::ALL.get(usize::from(byte)).copied()
+    }
 }
 
 /// Caller scopes in the `callers` table.
@@ -720,14 +746,7 @@ impl SegmentBuilder {
             self.write_block(t, finished)?;
         }
         counters.add_records_written(1);
-        self.ids.push((call.call_sid.clone(), row));
-        if self.ids.len() >= IDS_CHUNK {
-            self.flush_ids(t)?;
-        }
-        if self.last != Some((account, call.date_start)) {
-            t.dates.insert((self.seg, account, call.date_start), row)?;
-            self.last = Some((account, call.date_start));
-        }
+        self.add_row(t, account, call.date_start, &call.call_sid)?;
         self.post(Posting::Property, &call.property_sid, row);
         self.post(Posting::Disposition, call.disposition.as_str(), row);
         self.post(Posting::To, &call.to, row);
@@ -756,11 +775,101 @@ impl SegmentBuilder {
         if unique_property {
             self.post(Posting::UniqueProperty, "", row);
         }
+        Ok(())
+    }
+
+    /// Registers the next row (its CallSid, its place in `dates`, the header); the record is
+    /// already in the block.
+    fn add_row(
+        &mut self,
+        t: &mut WriteTables<'_>,
+        account: u32,
+        date: u32,
+        call_sid: &str,
+    ) -> Result<(), StoreError> {
+        let row = self.header.rows;
+        self.ids.push((call_sid.to_string(), row));
+        if self.ids.len() >= IDS_CHUNK {
+            self.flush_ids(t)?;
+        }
+        if self.last != Some((account, date)) {
+            t.dates.insert((self.seg, account, date), row)?;
+            self.last = Some((account, date));
+        }
         self.header.rows += 1;
         self.header.live += 1;
-        self.header.min_date = self.header.min_date.min(call.date_start);
-        self.header.max_date = self.header.max_date.max(call.date_start);
+        self.header.min_date = self.header.min_date.min(date);
+        self.header.max_date = self.header.max_date.max(date);
         Ok(())
+    }
+
+    /// Adds a row whose record is already encoded (a merge's); its postings come later from
+    /// [`SegmentBuilder::carry_postings`]. Returns its row.
+    fn push_encoded(
+        &mut self,
+        t: &mut WriteTables<'_>,
+        row: &MergeRow,
+        counters: &CounterCells,
+    ) -> Result<u32, StoreError> {
+        let new_row = self.header.rows;
+        if let Some(finished) = self.block.push_encoded(&row.record, BLOCK_BYTES)? {
+            self.write_block(t, finished)?;
+        }
+        counters.add_records_written(1);
+        self.add_row(t, row.account, row.date, &row.sid)?;
+        Ok(new_row)
+    }
+
+    /// Adds the postings of a merge input, renumbered into this segment's rows; the Unique
+    /// flags go in as they are now (base XOR flip), tombstones and flips are left behind.
+    fn carry_postings(
+        &mut self,
+        t: &WriteTables<'_>,
+        input: &MergeInput,
+    ) -> Result<(), StoreError> {
+        let seg = input.seg;
+        for entry in t.postings.range((seg, 0u8, "")..)? {
+            let (key, value) = entry?;
+            let (s, kind, name) = key.value();
+            if s != seg {
+                break;
+            }
+            let kind = match Posting::from_u8(kind) {
+                Some(
+                    Posting::Tombstone
+                    | Posting::UniqueAccount
+                    | Posting::UniqueProperty
+                    | Posting::UniqueAccountFlip
+                    | Posting::UniquePropertyFlip,
+                ) => continue,
+                Some(kind) => kind,
+                None => {
+                    return Err(StoreError::Corrupt(format!(
+                        "segment {seg} has a posting of unknown kind {kind}"
+                    )));
+                }
+            };
+            let bits = renumber(&bitmap_from(value.value())?, &input.moved_to)?;
+            self.add_posting(kind, name, bits);
+        }
+        let unique_account = renumber(&input.unique_account, &input.moved_to)?;
+        self.add_posting(Posting::UniqueAccount, "", unique_account);
+        let unique_property = renumber(&input.unique_property, &input.moved_to)?;
+        self.add_posting(Posting::UniqueProperty, "", unique_property);
+        Ok(())
+    }
+
+    fn add_posting(&mut self, kind: Posting, value: &str, bits: RoaringBitmap) {
+        if bits.is_empty() {
+            return;
+        }
+        let values = self.postings.entry(kind).or_default();
+        match values.get_mut(value) {
+            Some(existing) => *existing |= bits,
+            None => {
+                values.insert(value.to_string(), bits);
+            }
+        }
     }
 
     /// Writes a finished block of `records` rows from `block_first` on.
@@ -879,19 +988,34 @@ fn has_tombstones(t: &WriteTables<'_>, segments: &[u32]) -> Result<bool, StoreEr
     Ok(false)
 }
 
-/// One input of a merge: a segment read in chunks, its deleted rows and its Unique flags.
+/// One input of a merge: a segment read in chunks of encoded records, its deleted rows, its
+/// Unique flags, and where each of its rows went.
 struct MergeInput {
     seg: u32,
     rows: u32,
     next_row: u32,
-    buffer: std::collections::VecDeque<(u32, Call)>,
+    buffer: std::collections::VecDeque<MergeRow>,
     tombstones: RoaringBitmap,
     unique_account: RoaringBitmap,
     unique_property: RoaringBitmap,
+    /// Old row → new row, `u32::MAX` for a row left out.
+    moved_to: Vec<u32>,
+}
+
+/// A live row read by a merge: its sort key and its record, still encoded.
+struct MergeRow {
+    row: u32,
+    account: u32,
+    date: u32,
+    sid: String,
+    record: Vec<u8>,
 }
 
 /// Rows a merge reads from one input at a time (rounded up to whole blocks).
 const MERGE_CHUNK: u32 = 2048;
+
+/// A row a merge leaves out (`MergeInput::moved_to`).
+const GONE: u32 = u32::MAX;
 
 impl MergeInput {
     fn open(t: &WriteTables<'_>, seg: u32) -> Result<MergeInput, StoreError> {
@@ -907,15 +1031,18 @@ impl MergeInput {
             tombstones: get(Posting::Tombstone)?,
             unique_account: get(Posting::UniqueAccount)? ^ get(Posting::UniqueAccountFlip)?,
             unique_property: get(Posting::UniqueProperty)? ^ get(Posting::UniquePropertyFlip)?,
+            moved_to: vec![GONE; header.rows as usize],
         })
     }
 
-    /// The next live row, reading a chunk when the buffer is empty.
+    /// The next live row, reading a chunk when the buffer is empty. Only the leading fields of
+    /// each record are decoded.
     fn peek(
         &mut self,
         t: &WriteTables<'_>,
+        accounts: &mut AccountIds,
         counters: &CounterCells,
-    ) -> Result<Option<&(u32, Call)>, StoreError> {
+    ) -> Result<Option<&MergeRow>, StoreError> {
         while self.buffer.is_empty() && self.next_row < self.rows {
             let end = self.next_row.saturating_add(MERGE_CHUNK).min(self.rows);
             // The blocks that start in `next_row..end` (`next_row` is always a block's first
@@ -931,8 +1058,15 @@ impl MergeInput {
                         continue;
                     }
                     counters.add_records_read(1);
-                    self.buffer
-                        .push_back((row, block.decode(i, "a call record")?));
+                    let record = block.record(i, "a call record")?;
+                    let head: CallHead = codec::decode_prefix(record, "a call record")?;
+                    self.buffer.push_back(MergeRow {
+                        row,
+                        account: accounts.get(t, &head.account_sid)?,
+                        date: head.date_start,
+                        sid: head.call_sid,
+                        record: record.to_vec(),
+                    });
                 }
                 last = first.saturating_add(block.len() as u32);
             }
@@ -948,60 +1082,90 @@ impl MergeInput {
     }
 }
 
-/// Merges segments into a new one: a k-way merge of their live rows in row order, read and
-/// written in chunks so that memory holds bitmaps, not calls.
+/// The sort key of an input's next row (rows sort by account id, date, CallSid).
+fn merge_key(input: &MergeInput) -> Option<(u32, u32, &str)> {
+    input
+        .buffer
+        .front()
+        .map(|r| (r.account, r.date, r.sid.as_str()))
+}
+
+/// Account ids by AccountSid, read from `accounts` once each.
+#[derive(Default)]
+struct AccountIds(HashMap<String, u32>);
+
+impl AccountIds {
+    fn get(&mut self, t: &WriteTables<'_>, account_sid: &str) -> Result<u32, StoreError> {
+        if let Some(&id) = self.0.get(account_sid) {
+            return Ok(id);
+        }
+        let id = t
+            .accounts
+            .get(account_sid)?
+            .map(|g| g.value().0)
+            .ok_or_else(|| StoreError::Corrupt(format!("account {account_sid:?} has no id")))?;
+        self.0.insert(account_sid.to_string(), id);
+        Ok(id)
+    }
+}
+
+/// Merges segments into a new one: a k-way merge of their live rows in row order that copies
+/// the encoded records (decoding only their leading fields), then carries every posting over by
+/// renumbering its rows. Records are read and written in chunks, so memory holds bitmaps and
+/// row maps, not calls.
 fn merge(t: &mut WriteTables<'_>, segs: &[u32], counters: &CounterCells) -> Result<(), StoreError> {
     counters.add_merge();
     let mut inputs = segs
         .iter()
         .map(|&seg| MergeInput::open(t, seg))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut account_ids: HashMap<String, u32> = HashMap::new();
+    let mut accounts = AccountIds::default();
     let new_seg = next_id(t, "next_segment")?;
     let mut builder = SegmentBuilder::new(new_seg);
     loop {
-        // Pick the input whose next row sorts first.
-        let mut best: Option<(usize, (u32, u32, String))> = None;
-        for (i, input) in inputs.iter_mut().enumerate() {
-            let Some((_, call)) = input.peek(t, counters)? else {
+        // The input whose next row sorts first.
+        let mut best: Option<usize> = None;
+        for i in 0..inputs.len() {
+            if inputs[i].peek(t, &mut accounts, counters)?.is_none() {
                 continue;
-            };
-            let account = match account_ids.get(&call.account_sid) {
-                Some(&id) => id,
-                None => {
-                    let id = t
-                        .accounts
-                        .get(call.account_sid.as_str())?
-                        .map(|g| g.value().0)
-                        .ok_or_else(|| {
-                            StoreError::Corrupt(format!("account {:?} has no id", call.account_sid))
-                        })?;
-                    account_ids.insert(call.account_sid.clone(), id);
-                    id
-                }
-            };
-            let key = (account, call.date_start, call.call_sid.clone());
-            if best.as_ref().is_none_or(|(_, b)| key < *b) {
-                best = Some((i, key));
+            }
+            if best.is_none_or(|b| merge_key(&inputs[i]) < merge_key(&inputs[b])) {
+                best = Some(i);
             }
         }
-        let Some((i, (account, _, _))) = best else {
+        let Some(i) = best else {
             break;
         };
         let input = &mut inputs[i];
-        let Some((row, call)) = input.buffer.pop_front() else {
+        let Some(row) = input.buffer.pop_front() else {
             break;
         };
-        let ua = input.unique_account.contains(row);
-        let up = input.unique_property.contains(row);
-        builder.push(t, account, &call, ua, up, counters)?;
+        let new_row = builder.push_encoded(t, &row, counters)?;
+        if let Some(slot) = input.moved_to.get_mut(row.row as usize) {
+            *slot = new_row;
+        }
     }
-    let empty = builder.header.rows == 0;
-    if !empty {
+    if builder.header.rows > 0 {
+        for input in &inputs {
+            builder.carry_postings(t, input)?;
+        }
         builder.finish(t, counters)?;
     }
     for &seg in segs {
         drop_segment(t, seg)?;
     }
     Ok(())
+}
+
+/// Renumbers the rows of `bits` through `moved_to`, leaving out rows that went nowhere. Rows of
+/// one input keep their order in a merge, so the result comes out sorted.
+fn renumber(bits: &RoaringBitmap, moved_to: &[u32]) -> Result<RoaringBitmap, StoreError> {
+    let rows = bits.iter().filter_map(|row| {
+        moved_to
+            .get(row as usize)
+            .copied()
+            .filter(|&new| new != GONE)
+    });
+    RoaringBitmap::from_sorted_iter(rows)
+        .map_err(|e| StoreError::Corrupt(format!("a merge renumbered rows out of order: {e}")))
 }

@@ -94,7 +94,7 @@ enum Command {
     Import {
         /// Records per atomic write: a bad record leaves its whole batch out, and the batches
         /// before it stored.
-        #[arg(long, value_name = "N", default_value_t = 10_000,
+        #[arg(long, value_name = "N", default_value_t = 100_000,
               value_parser = clap::value_parser!(u64).range(1..))]
         batch: u64,
         /// JSON Lines files to read; `-` reads standard input.
