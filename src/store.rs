@@ -324,6 +324,17 @@ impl Store {
         Ok(())
     }
 
+    /// Rewrites the file without the pages that writes and merges freed, so that it shrinks to
+    /// about the size of its data (redb compaction: a bulk import of 1M calls leaves about a
+    /// third of its file free). Needs the store to itself: no read may run meanwhile, which
+    /// `&mut self` ensures. Nothing to do in memory.
+    pub fn shrink_file(&mut self) -> Result<()> {
+        if self.path.is_some() {
+            self.db.compact()?;
+        }
+        Ok(())
+    }
+
     /// The call with this CallSid, if stored.
     pub fn get(&self, call_sid: &str) -> Result<Option<Call>> {
         let txn = self.db.begin_read()?;

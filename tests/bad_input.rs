@@ -1179,10 +1179,11 @@ mod command {
             let db = dir.path().join(&file_name);
             (case.make)(&db);
             let before = contents(&db, case.redb);
-            let commands: [&[&str]; 5] = [
+            let commands: [&[&str]; 6] = [
                 &["get", "/v2/Calls/CAseed1"],
                 &["count", "/v2/Accounts/ACseed/Calls"],
                 &["stats"],
+                &["compact"],
                 &["delete", "CAseed1"],
                 &["import", input],
             ];

@@ -724,6 +724,67 @@ fn stats_prints_an_aligned_table() {
 }
 
 #[test]
+fn compact_merges_segments_and_keeps_every_answer() {
+    let env = Env::new();
+    // Three imports of one batch each: three segments, then a delete.
+    let lines: Vec<String> =
+        callstore::generate::Generator::new(&callstore::generate::GenerateOptions {
+            calls: 3_000,
+            seed: 5,
+            accounts: 3,
+        })
+        .map(|c| callstore::generate::call_to_ingest_json(&c))
+        .collect();
+    for (i, part) in lines.chunks(1_000).enumerate() {
+        let input = env.file(&format!("part{i}.jsonl"), &(part.join("\n") + "\n"));
+        env.run(&["import", input.to_str().unwrap()]).ok();
+    }
+    let first = callstore::Call::from_json(&lines[0]).unwrap();
+    env.run(&["delete", &first.call_sid]).ok();
+    let requests = [
+        format!(
+            "/v2/Accounts/{}/Calls?Results_Count=5000",
+            first.account_sid
+        ),
+        format!(
+            "/v2/Accounts/{}/Calls?Unique=Repeat&Results_Skip=7",
+            first.account_sid
+        ),
+        format!("/v2/Properties/{}/Calls?Unique=Unique", first.property_sid),
+        format!(
+            "/v2/Calls/{}",
+            callstore::Call::from_json(&lines[1]).unwrap().call_sid
+        ),
+    ];
+    let answers = |env: &Env| -> Vec<String> {
+        requests
+            .iter()
+            .map(|r| env.run(&["get", r]).stdout)
+            .collect()
+    };
+    let segments = |env: &Env| -> String {
+        let run = env.run(&["stats"]).ok();
+        run.stdout
+            .lines()
+            .find(|l| l.starts_with("segments"))
+            .unwrap()
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .to_string()
+    };
+    let before = answers(&env);
+    assert_eq!(segments(&env), "3");
+    let run = env.run(&["compact"]).ok();
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(run.stderr.starts_with("compacted "), "{}", run.stderr);
+    assert!(run.stderr.contains("3 segments -> 1"), "{}", run.stderr);
+    assert_eq!(segments(&env), "1");
+    assert_eq!(answers(&env), before);
+    assert!(before[0].matches("CallSid").count() > 100, "{}", before[0]);
+}
+
+#[test]
 fn stats_of_an_empty_store() {
     let env = Env::new();
     let input = env.file("empty.jsonl", "\n\n");

@@ -134,3 +134,47 @@ fn a_second_open_of_a_store_in_use_is_refused() {
     let e = open_err(&path);
     assert!(matches!(e, StoreError::InUse { .. }), "{e}");
 }
+
+#[test]
+fn shrink_file_gives_back_freed_pages_and_keeps_every_answer() {
+    use callstore::generate::{GenerateOptions, Generator};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("calls.redb");
+    let mut store = Store::create(&path).unwrap();
+    let calls: Vec<Call> = Generator::new(&GenerateOptions {
+        calls: 20_000,
+        seed: 3,
+        accounts: 4,
+    })
+    .collect();
+    for batch in calls.chunks(2_000) {
+        store.write(batch.to_vec()).unwrap();
+    }
+    let gone: Vec<&str> = calls
+        .iter()
+        .step_by(3)
+        .map(|c| c.call_sid.as_str())
+        .collect();
+    store.delete(&gone).unwrap();
+    store.compact().unwrap();
+    let account = calls[0].account_sid.clone();
+    let query = Query::account(account).count(1_000).skip(500);
+    let before = store.query(&query).unwrap();
+    let bytes_before = store.stats().unwrap().file_bytes.unwrap();
+    store.shrink_file().unwrap();
+    let bytes_after = store.stats().unwrap().file_bytes.unwrap();
+    assert!(
+        bytes_after < bytes_before,
+        "{bytes_before} -> {bytes_after} bytes"
+    );
+    assert_eq!(store.query(&query).unwrap(), before);
+    assert_eq!(before.len(), 1_000);
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.query(&query).unwrap(), before);
+    assert_eq!(store.get(&calls[0].call_sid).unwrap(), None);
+    assert_eq!(
+        store.get(&calls[1].call_sid).unwrap().as_ref(),
+        Some(&calls[1])
+    );
+}
