@@ -769,7 +769,7 @@ fn compact(db: &Path) -> Result<ExitCode, Failure> {
             .map_or("in memory".to_string(), |b| HumanBytes(b).to_string())
     };
     eprintln!(
-        "compacted {} in {:.1} s: {} segments -> {}, file {} -> {}",
+        "compacted {} in {:.1} s: segments {} -> {}, file {} -> {}",
         db.display(),
         start.elapsed().as_secs_f64(),
         HumanCount(before.segments),

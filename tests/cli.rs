@@ -778,7 +778,7 @@ fn compact_merges_segments_and_keeps_every_answer() {
     let run = env.run(&["compact"]).ok();
     assert!(run.stdout.is_empty(), "{}", run.stdout);
     assert!(run.stderr.starts_with("compacted "), "{}", run.stderr);
-    assert!(run.stderr.contains("3 segments -> 1"), "{}", run.stderr);
+    assert!(run.stderr.contains("segments 3 -> 1"), "{}", run.stderr);
     assert_eq!(segments(&env), "1");
     assert_eq!(answers(&env), before);
     assert!(before[0].matches("CallSid").count() > 100, "{}", before[0]);
