@@ -67,6 +67,8 @@ impl ReadTables {
 struct SegmentMatch {
     seg: u32,
     rows: u32,
+    /// The segment's earliest and latest `Date_Start`.
+    dates: (u32, u32),
     bits: RoaringBitmap,
 }
 
@@ -102,6 +104,7 @@ pub(crate) fn plan(r: &ReadTables, q: &Query, counters: &CounterCells) -> Result
                 matches.push(SegmentMatch {
                     seg,
                     rows: header.rows,
+                    dates: (header.min_date, header.max_date),
                     bits,
                 });
             }
@@ -345,10 +348,19 @@ fn start_ranks(
             })
             .collect()
     };
+    if skip == 0 {
+        return Ok(vec![0; plan.matches.len()]);
+    }
     let sum = |v: &[u64]| v.iter().sum::<u64>();
-    // Invariant: matches before `lo` <= skip < matches before `hi`.
-    let mut lo: u64 = 0;
-    let mut hi: u64 = u64::from(u32::MAX) + 1;
+    // Invariant: matches before `lo` <= skip < matches before `hi` (none is dated before the
+    // earliest segment date, all are before the day after the latest; skip < the total).
+    let mut lo: u64 = plan.matches.iter().map(|m| u64::from(m.dates.0)).min().unwrap_or(0);
+    let mut hi: u64 = plan
+        .matches
+        .iter()
+        .map(|m| u64::from(m.dates.1) + 1)
+        .max()
+        .unwrap_or(u64::from(u32::MAX) + 1);
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
         if sum(&before(mid)?) <= skip {
