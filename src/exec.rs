@@ -14,8 +14,14 @@ use crate::model::{Call, INDEXED_PROMPT_DEPTH, prompt_path_starts_with};
 use crate::query::{Query, Scope, UniqueFilter};
 use crate::store::{ACCOUNTS, CALLS, CounterCells, DATES, POSTINGS, PROPERTIES, SEGMENTS};
 
-/// A block of records read, under its `calls` key.
-type CachedBlock = ((u32, u32), Vec<u8>);
+/// The last block of records a query read: its segment, first row and bytes (the buffer is
+/// reused from block to block).
+#[derive(Default)]
+struct CachedBlock {
+    seg: u32,
+    first: u32,
+    bytes: Vec<u8>,
+}
 
 /// The tables a query reads, opened once in a read transaction.
 pub(crate) struct ReadTables {
@@ -26,7 +32,7 @@ pub(crate) struct ReadTables {
     pub postings: ReadOnlyTable<(u32, u8, &'static str), &'static [u8]>,
     pub dates: ReadOnlyTable<(u32, u32, u32), u32>,
     /// The last block of records read: a page's neighbouring rows share blocks.
-    block: RefCell<Option<CachedBlock>>,
+    block: RefCell<CachedBlock>,
 }
 
 impl ReadTables {
@@ -38,7 +44,7 @@ impl ReadTables {
             segments: txn.open_table(SEGMENTS)?,
             postings: txn.open_table(POSTINGS)?,
             dates: txn.open_table(DATES)?,
-            block: RefCell::new(None),
+            block: RefCell::default(),
         })
     }
 
@@ -49,17 +55,13 @@ impl ReadTables {
         counters: &CounterCells,
     ) -> Result<Call, StoreError> {
         let mut cached = self.block.borrow_mut();
-        let hit = matches!(&*cached, Some(((seg, first), bytes))
-            if *seg == loc.0 && index::block_holds(bytes, *first, loc.1));
-        if !hit {
-            let (first, bytes) = index::find_block(&self.calls, loc)?;
-            *cached = Some(((loc.0, first), bytes));
+        let block = &mut *cached;
+        if !(block.seg == loc.0 && index::block_holds(&block.bytes, block.first, loc.1)) {
+            block.first = index::find_block(&self.calls, loc, &mut block.bytes)?;
+            block.seg = loc.0;
         }
         counters.add_records_read(1);
-        match &*cached {
-            Some(((_, first), bytes)) => index::call_in_block(bytes, *first, loc),
-            None => Err(StoreError::Corrupt("a block read vanished".to_string())),
-        }
+        index::call_in_block(&block.bytes, block.first, loc)
     }
 }
 
@@ -354,7 +356,12 @@ fn start_ranks(
     let sum = |v: &[u64]| v.iter().sum::<u64>();
     // Invariant: matches before `lo` <= skip < matches before `hi` (none is dated before the
     // earliest segment date, all are before the day after the latest; skip < the total).
-    let mut lo: u64 = plan.matches.iter().map(|m| u64::from(m.dates.0)).min().unwrap_or(0);
+    let mut lo: u64 = plan
+        .matches
+        .iter()
+        .map(|m| u64::from(m.dates.0))
+        .min()
+        .unwrap_or(0);
     let mut hi: u64 = plan
         .matches
         .iter()

@@ -165,8 +165,9 @@ where
 /// rather than a fixed number of rows, because redb gives a value a power-of-two number of pages.
 pub(crate) const BLOCK_BYTES: usize = 16 * 1024 - 64;
 
-/// Finds the block that holds `loc`: its first row and bytes.
-pub(crate) fn find_block<T>(calls: &T, loc: Loc) -> Result<(u32, Vec<u8>), StoreError>
+/// Finds the block that holds `loc`: copies its bytes into `buffer` (reusing its memory) and
+/// returns its first row.
+pub(crate) fn find_block<T>(calls: &T, loc: Loc, buffer: &mut Vec<u8>) -> Result<u32, StoreError>
 where
     T: ReadableTable<(u32, u32), &'static [u8]>,
 {
@@ -175,7 +176,9 @@ where
         return Err(missing());
     };
     let (key, value) = entry?;
-    Ok((key.value().1, value.value().to_vec()))
+    buffer.clear();
+    buffer.extend_from_slice(value.value());
+    Ok(key.value().1)
 }
 
 /// Decodes the call at `loc` from the bytes of its block, which starts at row `first`.
@@ -203,7 +206,8 @@ where
     T: ReadableTable<(u32, u32), &'static [u8]>,
 {
     counters.add_records_read(1);
-    let (first, bytes) = find_block(calls, loc)?;
+    let mut bytes = Vec::new();
+    let first = find_block(calls, loc, &mut bytes)?;
     call_in_block(&bytes, first, loc)
 }
 
