@@ -4,6 +4,8 @@
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use redb::{ReadOnlyTable, ReadTransaction};
 use roaring::RoaringBitmap;
@@ -23,8 +25,43 @@ struct CachedBlock {
     bytes: Vec<u8>,
 }
 
+/// Decoded posting bitmaps, shared by the queries of a store, so that a hot posting is read
+/// and deserialized once rather than per query.
+///
+/// Only postings that never change once their segment is written are kept: a segment id is
+/// never reused, so such a posting is the same in every snapshot that holds its segment.
+/// Tombstones and Unique flips change in place and are always read from the snapshot. When the
+/// cache grows past its budget it is emptied (postings of merged-away segments go with it).
+pub(crate) struct PostingCache {
+    inner: Mutex<CacheInner>,
+    budget: usize,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    map: HashMap<(u32, u8, Box<str>), Option<Arc<RoaringBitmap>>>,
+    bytes: usize,
+}
+
+/// What the posting cache holds at most, in serialized bytes.
+pub(crate) const POSTING_CACHE_BYTES: usize = 64 << 20;
+
+impl PostingCache {
+    pub(crate) fn new(budget: usize) -> PostingCache {
+        PostingCache {
+            inner: Mutex::new(CacheInner::default()),
+            budget,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, CacheInner> {
+        // The map stays consistent even if a holder panicked: take it as it is.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// The tables a query reads, opened once in a read transaction.
-pub(crate) struct ReadTables {
+pub(crate) struct ReadTables<'c> {
     pub calls: ReadOnlyTable<(u32, u32), &'static [u8]>,
     pub accounts: ReadOnlyTable<&'static str, (u32, u64)>,
     pub properties: ReadOnlyTable<&'static str, (&'static str, u64)>,
@@ -33,10 +70,14 @@ pub(crate) struct ReadTables {
     pub dates: ReadOnlyTable<(u32, u32, u32), u32>,
     /// The last block of records read: a page's neighbouring rows share blocks.
     block: RefCell<CachedBlock>,
+    cache: &'c PostingCache,
 }
 
-impl ReadTables {
-    pub(crate) fn open(txn: &ReadTransaction) -> Result<ReadTables, StoreError> {
+impl<'c> ReadTables<'c> {
+    pub(crate) fn open(
+        txn: &ReadTransaction,
+        cache: &'c PostingCache,
+    ) -> Result<ReadTables<'c>, StoreError> {
         Ok(ReadTables {
             calls: txn.open_table(CALLS)?,
             accounts: txn.open_table(ACCOUNTS)?,
@@ -45,7 +86,39 @@ impl ReadTables {
             postings: txn.open_table(POSTINGS)?,
             dates: txn.open_table(DATES)?,
             block: RefCell::default(),
+            cache,
         })
+    }
+
+    /// A posting of a segment (`None` when absent), from the cache when it can be.
+    fn posting(
+        &self,
+        seg: u32,
+        kind: Posting,
+        value: &str,
+    ) -> Result<Option<Arc<RoaringBitmap>>, StoreError> {
+        if matches!(
+            kind,
+            Posting::Tombstone | Posting::UniqueAccountFlip | Posting::UniquePropertyFlip
+        ) {
+            return Ok(read_posting(&self.postings, seg, kind, value)?.map(Arc::new));
+        }
+        let key = (seg, kind as u8, Box::<str>::from(value));
+        if let Some(hit) = self.cache.lock().map.get(&key) {
+            return Ok(hit.clone());
+        }
+        let read = read_posting(&self.postings, seg, kind, value)?.map(Arc::new);
+        let size = read.as_ref().map_or(0, |b| b.serialized_size()) + 64;
+        let mut inner = self.cache.lock();
+        if inner.bytes + size > self.cache.budget {
+            inner.map.clear();
+            inner.bytes = 0;
+        }
+        if size <= self.cache.budget {
+            inner.bytes += size;
+            inner.map.insert(key, read.clone());
+        }
+        Ok(read)
     }
 
     /// Reads and decodes the call at `loc`, keeping its block for the next rows.
@@ -122,23 +195,32 @@ fn empty_plan() -> Plan {
     }
 }
 
-/// The OR of the postings of `values`; `None` when the filter is not given.
-fn any_of(
+/// Keeps the rows of `bits` in the OR of the postings of `values` (a filter not given keeps
+/// them all).
+fn and_any_of(
     r: &ReadTables,
     seg: u32,
     kind: Posting,
     values: &[impl AsRef<str>],
-) -> Result<Option<RoaringBitmap>, StoreError> {
-    if values.is_empty() {
-        return Ok(None);
-    }
-    let mut out = RoaringBitmap::new();
-    for v in values {
-        if let Some(bits) = read_posting(&r.postings, seg, kind, v.as_ref())? {
-            out |= bits;
+    bits: &mut RoaringBitmap,
+) -> Result<(), StoreError> {
+    match values {
+        [] => {}
+        [one] => match r.posting(seg, kind, one.as_ref())? {
+            Some(posting) => *bits &= &*posting,
+            None => bits.clear(),
+        },
+        many => {
+            let mut any = RoaringBitmap::new();
+            for v in many {
+                if let Some(posting) = r.posting(seg, kind, v.as_ref())? {
+                    any |= &*posting;
+                }
+            }
+            *bits &= any;
         }
     }
-    Ok(Some(out))
+    Ok(())
 }
 
 fn match_segment(
@@ -163,8 +245,8 @@ fn match_segment(
     let mut bits = RoaringBitmap::new();
     bits.insert_range(lo..hi);
     if let Some(p) = property {
-        match read_posting(&r.postings, seg, Posting::Property, p)? {
-            Some(posting) => bits &= posting,
+        match r.posting(seg, Posting::Property, p)? {
+            Some(posting) => bits &= &*posting,
             None => return Ok(None),
         }
     }
@@ -178,38 +260,47 @@ fn match_segment(
         (Posting::Campaign, &q.attribution_campaign),
         (Posting::Content, &q.attribution_content),
     ];
-    if let Some(any) = any_of(r, seg, Posting::Disposition, &q.dispositions)? {
-        bits &= any;
-    }
+    and_any_of(r, seg, Posting::Disposition, &q.dispositions, &mut bits)?;
     for (kind, values) in lists {
         if bits.is_empty() {
             return Ok(Some(bits));
         }
-        if let Some(any) = any_of(r, seg, kind, values)? {
-            bits &= any;
-        }
+        and_any_of(r, seg, kind, values, &mut bits)?;
     }
     if !q.prompts_keys.is_empty() {
         bits &= prompt_matches(r, seg, &bits, &q.prompts_keys, counters)?;
     }
-    if let Some(dead) = read_posting(&r.postings, seg, Posting::Tombstone, "")? {
-        bits -= dead;
+    if let Some(dead) = r.posting(seg, Posting::Tombstone, "")? {
+        bits -= &*dead;
     }
     if q.unique != UniqueFilter::All {
         let (base, flip) = match property {
             Some(_) => (Posting::UniqueProperty, Posting::UniquePropertyFlip),
             None => (Posting::UniqueAccount, Posting::UniqueAccountFlip),
         };
-        let mut unique = read_posting(&r.postings, seg, base, "")?.unwrap_or_default();
-        if let Some(flip) = read_posting(&r.postings, seg, flip, "")? {
-            unique ^= flip;
-        }
+        // The rows first of their caller now: the segment's flags XOR the flips since.
+        let base = r.posting(seg, base, "")?;
+        let flip = r.posting(seg, flip, "")?;
+        let flipped;
+        let unique: Option<&RoaringBitmap> = match (&base, &flip) {
+            (Some(b), Some(f)) => {
+                flipped = &**b ^ &**f;
+                Some(&flipped)
+            }
+            (Some(only), None) | (None, Some(only)) => Some(&**only),
+            (None, None) => None,
+        };
         if q.unique == UniqueFilter::Unique {
-            bits &= unique;
+            match unique {
+                Some(unique) => bits &= unique,
+                None => bits.clear(),
+            }
         } else {
-            bits -= unique;
-            if let Some(anonymous) = read_posting(&r.postings, seg, Posting::Anonymous, "")? {
-                bits -= anonymous;
+            if let Some(unique) = unique {
+                bits -= unique;
+            }
+            if let Some(anonymous) = r.posting(seg, Posting::Anonymous, "")? {
+                bits -= &*anonymous;
             }
         }
     }
@@ -232,10 +323,10 @@ fn prompt_matches(
             Some((end, _)) => &path[..end],
             None => path.as_str(),
         };
-        let Some(posting) = read_posting(&r.postings, seg, Posting::Prompt, indexed)? else {
+        let Some(posting) = r.posting(seg, Posting::Prompt, indexed)? else {
             continue;
         };
-        let hits = posting & candidates;
+        let hits = &*posting & candidates;
         if indexed.len() == path.len() {
             out |= hits;
             continue;

@@ -12,7 +12,7 @@ use redb::backends::InMemoryBackend;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use crate::error::{ApiError, ErrorCode, Result, StoreError};
-use crate::exec::{self, ReadTables};
+use crate::exec::{self, PostingCache, ReadTables};
 use crate::index::{self, Batch, MergePolicy, WriteTables};
 use crate::json::Response;
 use crate::model::Call;
@@ -55,6 +55,8 @@ pub struct Store {
     path: Option<PathBuf>,
     counters: CounterCells,
     merge: MergePolicy,
+    /// Decoded postings shared by queries.
+    postings: PostingCache,
 }
 
 /// What a write did.
@@ -165,6 +167,7 @@ impl Store {
             merge: MergePolicy {
                 factor: DEFAULT_MERGE_FACTOR,
             },
+            postings: PostingCache::new(exec::POSTING_CACHE_BYTES),
         }
     }
 
@@ -350,7 +353,7 @@ impl Store {
     pub fn query(&self, query: &Query) -> Result<Vec<Call>> {
         let q = query.normalized()?;
         let txn = self.db.begin_read()?;
-        let tables = ReadTables::open(&txn)?;
+        let tables = ReadTables::open(&txn, &self.postings)?;
         let plan = exec::plan(&tables, &q, &self.counters)?;
         Ok(exec::page(
             &tables,
@@ -365,7 +368,7 @@ impl Store {
     pub fn count(&self, query: &Query) -> Result<u64> {
         let q = query.normalized()?;
         let txn = self.db.begin_read()?;
-        let tables = ReadTables::open(&txn)?;
+        let tables = ReadTables::open(&txn, &self.postings)?;
         Ok(exec::plan(&tables, &q, &self.counters)?.count())
     }
 
@@ -409,7 +412,7 @@ impl Store {
     /// A summary of the store's contents.
     pub fn stats(&self) -> Result<StoreStats> {
         let txn = self.db.begin_read()?;
-        let tables = ReadTables::open(&txn)?;
+        let tables = ReadTables::open(&txn, &self.postings)?;
         let mut accounts = 0;
         for entry in tables.accounts.iter()? {
             if entry?.1.value().1 > 0 {
