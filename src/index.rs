@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use redb::{ReadableTable, Table, WriteTransaction};
+use redb::{AccessGuard, ReadableTable, Table, WriteTransaction};
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
 
@@ -165,20 +165,31 @@ where
 /// rather than a fixed number of rows, because redb gives a value a power-of-two number of pages.
 pub(crate) const BLOCK_BYTES: usize = 16 * 1024 - 64;
 
+/// The block that holds `loc`: its first row and its bytes, in place.
+fn block_at<T>(calls: &T, loc: Loc) -> Result<(u32, AccessGuard<'_, &'static [u8]>), StoreError>
+where
+    T: ReadableTable<(u32, u32), &'static [u8]>,
+{
+    let Some(entry) = calls.range((loc.0, 0)..=loc)?.next_back() else {
+        return Err(StoreError::Corrupt(format!(
+            "no record at segment {} row {}",
+            loc.0, loc.1
+        )));
+    };
+    let (key, value) = entry?;
+    Ok((key.value().1, value))
+}
+
 /// Finds the block that holds `loc`: copies its bytes into `buffer` (reusing its memory) and
 /// returns its first row.
 pub(crate) fn find_block<T>(calls: &T, loc: Loc, buffer: &mut Vec<u8>) -> Result<u32, StoreError>
 where
     T: ReadableTable<(u32, u32), &'static [u8]>,
 {
-    let missing = || StoreError::Corrupt(format!("no record at segment {} row {}", loc.0, loc.1));
-    let Some(entry) = calls.range((loc.0, 0)..=loc)?.next_back() else {
-        return Err(missing());
-    };
-    let (key, value) = entry?;
+    let (first, bytes) = block_at(calls, loc)?;
     buffer.clear();
-    buffer.extend_from_slice(value.value());
-    Ok(key.value().1)
+    buffer.extend_from_slice(bytes.value());
+    Ok(first)
 }
 
 /// Decodes the call at `loc` from the bytes of its block, which starts at row `first`.
@@ -206,9 +217,8 @@ where
     T: ReadableTable<(u32, u32), &'static [u8]>,
 {
     counters.add_records_read(1);
-    let mut bytes = Vec::new();
-    let first = find_block(calls, loc, &mut bytes)?;
-    call_in_block(&bytes, first, loc)
+    let (first, bytes) = block_at(calls, loc)?;
+    call_in_block(bytes.value(), first, loc)
 }
 
 /// The first row of segment `seg` at or after (`account`, `date`) in row order; `rows` when there
