@@ -412,7 +412,7 @@ fn render_size(w: &mut String, criterion: &Path, size: &Size) {
             );
             line(
                 w,
-                "bulk import from JSONL (SQLite: rows first, then indexes, Unique/Repeat, ANALYZE)",
+                "bulk import from JSONL (SQLite: rows first with the journal off, then indexes, Unique/Repeat, ANALYZE)",
                 &bulk["calls"],
                 &bulk["callstore_jsonl"],
                 &bulk["sqlite_jsonl_deferred_indexes"],

@@ -578,25 +578,19 @@ pub fn for_jsonl_batches(jsonl: &Path, batch: usize, mut f: impl FnMut(Vec<Call>
     }
 }
 
-/// The JSONL file of the data set of `calls` calls, written once (to a temporary name, then
-/// renamed, so a half-written file is never used).
-pub fn ensure_jsonl(calls: u64) -> PathBuf {
-    let dir = dataset_dir(calls);
-    fs::create_dir_all(&dir).expect("data dir");
-    let path = dir.join("calls.jsonl");
-    if !path.exists() {
-        let tmp = dir.join("calls.jsonl.partial");
-        let file = fs::File::create(&tmp).expect("create JSONL");
-        let mut out = std::io::BufWriter::new(file);
-        write_jsonl(&options(calls), &mut out).expect("write JSONL");
-        out.flush().expect("flush");
-        out.into_inner()
-            .expect("flush")
-            .sync_all()
-            .expect("sync JSONL");
-        fs::rename(&tmp, &path).expect("rename JSONL");
-    }
-    path
+/// Writes the JSONL file of the data set of `calls` calls (the generator's ingest records, one a
+/// line) to `path`.
+pub fn write_jsonl_file(calls: u64, path: &Path) {
+    let file = fs::File::create(path).expect("create JSONL");
+    let mut out = std::io::BufWriter::new(file);
+    write_jsonl(&options(calls), &mut out).expect("write JSONL");
+    out.flush().expect("flush");
+}
+
+/// Moves a WAL database's log into the file (after a timed load, before measuring its size).
+pub fn checkpoint(conn: &Connection) {
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .expect("checkpoint");
 }
 
 // ---------------------------------------------------------------------------------------------
