@@ -27,10 +27,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use callstore::generate::{GenerateOptions, Generator, write_jsonl};
+use callstore::generate::{GenerateOptions, Generator, call_to_ingest_json, write_jsonl};
 use callstore::{
-    Call, Disposition, Query, Request, Response, Scope, Store, TrafficType, UniqueFilter,
-    caller_identity, parse_request,
+    Call, Disposition, FORMAT_VERSION, Query, Request, Response, Scope, Store, TrafficType,
+    UniqueFilter, caller_identity, parse_request,
 };
 use rusqlite::types::{Type, Value};
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
@@ -612,6 +612,18 @@ pub struct Dataset {
     pub picks: Picks,
 }
 
+/// What a data set depends on: the store's format version and the generator's output (a hash
+/// of its first 1,000 records for this size).
+pub fn fingerprint(calls: u64) -> String {
+    let mut hash = 0u64;
+    for call in Generator::new(&options(calls)).take(1_000) {
+        for b in call_to_ingest_json(&call).bytes() {
+            hash = mix64(hash ^ u64::from(b));
+        }
+    }
+    format!("format {FORMAT_VERSION}, generator {hash:016x}")
+}
+
 /// The build report of a data set (`build.json`; its presence marks a complete build).
 pub const BUILD_FILE: &str = "build.json";
 const PICKS_FILE: &str = "picks.json";
@@ -619,12 +631,23 @@ const PICKS_FILE: &str = "picks.json";
 impl Dataset {
     /// The benchmark data set of `calls` calls under `target/bench-data/`, built when missing or
     /// incomplete, reused otherwise.
+    ///
+    /// A data set is rebuilt when its `build.json` is missing (a build cut short), when it was
+    /// built by another store format or from other generator output (see [`fingerprint`]), when
+    /// its store does not open, or when `CALLSTORE_BENCH_REBUILD=1`.
     pub fn open_or_build(calls: u64) -> Dataset {
         let dir = dataset_dir(calls);
-        if dir.join(BUILD_FILE).exists() && dir.join(PICKS_FILE).exists() {
+        let forced = std::env::var("CALLSTORE_BENCH_REBUILD").is_ok_and(|v| v.trim() == "1");
+        let built = read_json(&dir.join(BUILD_FILE));
+        let current = built
+            .as_ref()
+            .is_some_and(|b| b["fingerprint"].as_str() == Some(fingerprint(calls).as_str()));
+        if !forced && current {
             if let Some(data) = Dataset::open(&dir, calls) {
-                eprintln!("bench data: reusing {}", dir.display());
-                return data;
+                if Store::open(&data.store_path).is_ok() {
+                    eprintln!("bench data: reusing {}", dir.display());
+                    return data;
+                }
             }
         }
         Dataset::build(&dir, calls, true)
@@ -691,6 +714,7 @@ impl Dataset {
         let report = json!({
             "calls": calls,
             "label": size_label(calls),
+            "fingerprint": fingerprint(calls),
             "seed": SEED,
             "built_at": unix_now(),
             "batch": BULK_BATCH,
