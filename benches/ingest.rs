@@ -76,6 +76,7 @@ fn main() {
         "calls": calls,
         "label": label,
         "measured_at": support::unix_now(),
+        "commit": support::git_commit(),
     });
     let save = |report: &Json| support::write_json(&side_file, report);
     let mut criterion = Criterion::default()

@@ -100,6 +100,7 @@ fn main() {
         "calls": calls,
         "label": label,
         "measured_at": support::unix_now(),
+        "commit": support::git_commit(),
         "requests": requests,
         "peak_rss_bytes": {
             "callstore_suite": callstore_peak,

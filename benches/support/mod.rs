@@ -111,6 +111,28 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// The crate's git commit (short), with `+dirty` when tracked files have uncommitted changes;
+/// `None` outside a git checkout. Side files record it so a figure names the code it measured.
+pub fn git_commit() -> Option<String> {
+    let run = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let commit = run(&["rev-parse", "--short", "HEAD"])?;
+    let dirty =
+        run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    Some(if dirty {
+        format!("{commit}+dirty")
+    } else {
+        commit
+    })
+}
+
 /// The peak resident set size of this process (`VmHWM`), in bytes.
 pub fn peak_rss_bytes() -> Option<u64> {
     proc_status_kib("VmHWM:").map(|k| k * 1024)
@@ -717,6 +739,7 @@ impl Dataset {
             "fingerprint": fingerprint(calls),
             "seed": SEED,
             "built_at": unix_now(),
+            "commit": git_commit(),
             "batch": BULK_BATCH,
             "callstore": {
                 "write_seconds": store_write.as_secs_f64(),
