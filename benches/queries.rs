@@ -1,0 +1,144 @@
+//! The query suite, callstore and SQLite side by side (issue 4).
+//!
+//! `cargo bench --bench queries` runs every suite request of `benches/support` at 1M calls
+//! (`CALLSTORE_BENCH_10M=1` for 10M, `CALLSTORE_BENCH_CALLS=N` for any size), each as a
+//! criterion group `q-<size>-<request>` with the functions `callstore` and `sqlite`, so that the
+//! ratio comes from one run. The data is built once into `target/bench-data/` and reused.
+//!
+//! Before measuring, every request runs once on both sides and their answers are compared (the
+//! same CallSids in the same order, or the same count): this is the warm-up, and a difference
+//! stops the bench. At the end, the peak RSS of the suite on each engine alone is measured in a
+//! child process (`CALLSTORE_BENCH_PROBE=callstore|sqlite`) and written with the suite to
+//! `target/bench-data/calls-<N>/queries.json` for `examples/bench_report.rs`.
+
+mod support;
+
+use std::hint::black_box;
+use std::process::Command;
+use std::time::Duration;
+
+use criterion::Criterion;
+use serde_json::json;
+use support::{Dataset, bench_calls, check_equivalence, run_callstore, run_sqlite, size_label};
+
+const PROBE_ENV: &str = "CALLSTORE_BENCH_PROBE";
+
+fn main() {
+    if let Ok(engine) = std::env::var(PROBE_ENV) {
+        probe(&engine);
+        return;
+    }
+    let calls = bench_calls();
+    let label = size_label(calls);
+    let data = Dataset::open_or_build(calls);
+    // Building the data may have grown the process; the peak RSS of this process should be the
+    // suite's (Linux: writing 5 to clear_refs resets VmHWM to the current RSS).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let suite = data.suite();
+    let store = data.store();
+    let conn = data.sqlite();
+    // Warm-up and check: both sides give the same answers.
+    let rows = check_equivalence(&store, &conn, &suite);
+    eprintln!(
+        "queries: {} suite requests, callstore and SQLite agree",
+        suite.len()
+    );
+
+    let mut criterion = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    for r in &suite {
+        let mut group = criterion.benchmark_group(format!("q-{label}-{}", r.name));
+        group.bench_function("callstore", |b| {
+            b.iter(|| black_box(run_callstore(&store, r)))
+        });
+        group.bench_function("sqlite", |b| {
+            b.iter(|| black_box(run_sqlite(&conn, &r.sql)))
+        });
+        group.finish();
+    }
+    criterion.final_summary();
+
+    let bench_process_peak = support::peak_rss_bytes();
+    drop(store);
+    drop(conn);
+    let probe_rss = |engine: &str| -> Option<u64> {
+        let exe = std::env::current_exe().ok()?;
+        let out = Command::new(exe)
+            .env(PROBE_ENV, engine)
+            .env(support::CALLS_ENV, calls.to_string())
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            eprintln!(
+                "queries: the {engine} RSS probe failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return None;
+        }
+        String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    };
+    let callstore_peak = probe_rss("callstore");
+    let sqlite_peak = probe_rss("sqlite");
+    let requests: Vec<_> = suite
+        .iter()
+        .zip(&rows)
+        .map(|(r, n)| {
+            json!({
+                "name": r.name,
+                "group": format!("q-{label}-{}", r.name),
+                "request": r.request,
+                "kind": r.kind.as_str(),
+                "rows": n,
+                "sql": r.sql.sql,
+            })
+        })
+        .collect();
+    let report = json!({
+        "calls": calls,
+        "label": label,
+        "measured_at": support::unix_now(),
+        "commit": support::git_commit(),
+        "requests": requests,
+        "peak_rss_bytes": {
+            "callstore_suite": callstore_peak,
+            "sqlite_suite": sqlite_peak,
+            "bench_process": bench_process_peak,
+        },
+    });
+    support::write_json(&data.dir.join("queries.json"), &report);
+    eprintln!(
+        "queries: peak RSS callstore {:?} B, SQLite {:?} B, bench process {:?} B",
+        callstore_peak, sqlite_peak, bench_process_peak
+    );
+}
+
+/// In a child process: opens one engine only, runs the suite on it a few times, and prints the
+/// process's peak RSS in bytes.
+fn probe(engine: &str) {
+    let data = Dataset::open(&support::dataset_dir(bench_calls()), bench_calls())
+        .expect("the data set is built");
+    let suite = data.suite();
+    match engine {
+        "callstore" => {
+            let store = data.store();
+            for _ in 0..5 {
+                for r in &suite {
+                    black_box(run_callstore(&store, r));
+                }
+            }
+        }
+        "sqlite" => {
+            let conn = data.sqlite();
+            for _ in 0..5 {
+                for r in &suite {
+                    black_box(run_sqlite(&conn, &r.sql));
+                }
+            }
+        }
+        other => panic!("unknown engine {other:?}"),
+    }
+    println!("{}", support::peak_rss_bytes().unwrap_or(0));
+}
