@@ -1,12 +1,18 @@
-//! The one place that knows how values are encoded in the file (bincode 2, through serde).
+//! The one place that knows how values are encoded in the file.
 //!
-//! Everything stored as bytes goes through [`encode`] and [`decode`], so the encoding can be
-//! swapped without touching anything else.
+//! Call records have a format of their own ([`encode_call`], [`decode_call`], [`call_head`]),
+//! because decoding them is most of the cost of a page: every string of a record sits in one
+//! UTF-8 area that is validated once, and the lengths come first, so a record decodes with one
+//! allocation per string and a merge reads a record's sort key without decoding the rest.
+//! Other values (segment headers) are bincode 2 through serde ([`encode`], [`decode`]).
+//! Everything stored as bytes goes through this module, so either encoding can be swapped
+//! without touching anything else.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::StoreError;
+use crate::model::{Call, Disposition, TrafficType};
 
 fn config() -> impl bincode::config::Config {
     bincode::config::standard()
@@ -30,13 +36,6 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T,
     }
 }
 
-/// Encodes a value at the end of `out`.
-pub(crate) fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), StoreError> {
-    bincode::serde::encode_into_std_write(value, out, config())
-        .map(|_| ())
-        .map_err(|e| StoreError::Corrupt(format!("a value does not encode: {e}")))
-}
-
 /// Builds blocks of records: many encoded values in one stored value, so that a store keeps
 /// one B-tree entry per block rather than per record.
 ///
@@ -49,15 +48,18 @@ pub(crate) struct BlockWriter {
 }
 
 impl BlockWriter {
-    /// Adds a record. When the block would grow past `limit` bytes (and already holds a
+    /// Adds a call record. When the block would grow past `limit` bytes (and already holds a
     /// record), the block so far is finished first and returned with its record count; the new
     /// record starts the next block.
-    pub(crate) fn push<T: Serialize>(
+    pub(crate) fn push(
         &mut self,
-        value: &T,
+        call: &Call,
         limit: usize,
     ) -> Result<Option<(u32, Vec<u8>)>, StoreError> {
-        self.push_with(limit, |out| encode_into(value, out))
+        self.push_with(limit, |out| {
+            encode_call(call, out);
+            Ok(())
+        })
     }
 
     /// Adds a record already encoded (taken from another block), as [`BlockWriter::push`].
@@ -172,23 +174,417 @@ impl<'a> Block<'a> {
         })
     }
 
-    /// Decodes record `i`; `what` names it in errors.
-    pub(crate) fn decode<T: DeserializeOwned>(
-        &self,
-        i: usize,
-        what: &str,
-    ) -> Result<T, StoreError> {
-        decode(self.record(i, what)?, what)
+    /// Decodes call record `i`.
+    pub(crate) fn call(&self, i: usize) -> Result<Call, StoreError> {
+        decode_call(self.record(i, "a call record")?)
     }
 }
 
-/// Decodes the leading fields of a value written by [`encode`] into `T`, a struct that lists
-/// them in the same order with the same types (the rest of the bytes is not read).
-pub(crate) fn decode_prefix<T: DeserializeOwned>(
-    bytes: &[u8],
-    what: &str,
-) -> Result<T, StoreError> {
-    bincode::serde::decode_from_slice(bytes, config())
-        .map(|(value, _)| value)
-        .map_err(|e| StoreError::Corrupt(format!("{what} does not decode: {e}")))
+/// The optional string fields of a call, in record order.
+fn optional_fields(c: &Call) -> [&Option<String>; OPTIONAL_FIELDS] {
+    [
+        &c.from_country_code,
+        &c.from_region,
+        &c.from_city,
+        &c.to_friendly,
+        &c.recording_uri,
+        &c.endpoint,
+        &c.attribution_source,
+        &c.attribution_medium,
+        &c.attribution_campaign,
+        &c.attribution_content,
+        &c.session_keywords,
+        &c.session_conversion_uri,
+        &c.session_landing_uri,
+        &c.survey_type,
+        &c.survey_value,
+        &c.survey_custom1,
+        &c.survey_custom2,
+        &c.survey_custom3,
+        &c.survey_unique_code,
+        &c.prompts_keys,
+        &c.notes,
+        &c.call_type,
+        &c.google_analytics_client_id,
+        &c.google_adwords_click_id,
+    ]
+}
+
+/// The optional string fields of a call, in record order, to change (the tests fill them all).
+#[cfg(test)]
+fn optional_fields_mut(c: &mut Call) -> [&mut Option<String>; OPTIONAL_FIELDS] {
+    [
+        &mut c.from_country_code,
+        &mut c.from_region,
+        &mut c.from_city,
+        &mut c.to_friendly,
+        &mut c.recording_uri,
+        &mut c.endpoint,
+        &mut c.attribution_source,
+        &mut c.attribution_medium,
+        &mut c.attribution_campaign,
+        &mut c.attribution_content,
+        &mut c.session_keywords,
+        &mut c.session_conversion_uri,
+        &mut c.session_landing_uri,
+        &mut c.survey_type,
+        &mut c.survey_value,
+        &mut c.survey_custom1,
+        &mut c.survey_custom2,
+        &mut c.survey_custom3,
+        &mut c.survey_unique_code,
+        &mut c.prompts_keys,
+        &mut c.notes,
+        &mut c.call_type,
+        &mut c.google_analytics_client_id,
+        &mut c.google_adwords_click_id,
+    ]
+}
+
+const OPTIONAL_FIELDS: usize = 24;
+/// `AccountSid`, `CallSid`, `PropertySid`, `From`, `To`, in record order.
+const REQUIRED_FIELDS: usize = 5;
+/// Date (4), disposition (1), traffic type (1), which optional strings are present (4).
+const FIXED_BYTES: usize = 10;
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let mut v: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let b = *bytes.get(*at)?;
+        *at += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Encodes a call record at the end of `out`.
+///
+/// Layout: `Date_Start` (u32 LE), disposition (u8), traffic type (u8, 0 for none), a u32 LE
+/// mask of the optional strings present; `Duration` as a varint; the byte length of each
+/// string (the required ones, then the present optional ones, in field order) as varints;
+/// then the strings, one after the other.
+pub(crate) fn encode_call(c: &Call, out: &mut Vec<u8>) {
+    let disposition = Disposition::ALL
+        .iter()
+        .position(|d| *d == c.disposition)
+        .unwrap_or(0) as u8;
+    let traffic = c.session_traffic_type.map_or(0, |t| {
+        TrafficType::ALL.iter().position(|x| *x == t).unwrap_or(0) as u8 + 1
+    });
+    let optional = optional_fields(c);
+    let mut mask = 0u32;
+    for (i, field) in optional.iter().enumerate() {
+        if field.is_some() {
+            mask |= 1 << i;
+        }
+    }
+    out.extend_from_slice(&c.date_start.to_le_bytes());
+    out.push(disposition);
+    out.push(traffic);
+    out.extend_from_slice(&mask.to_le_bytes());
+    put_varint(out, c.duration);
+    let required = [&c.account_sid, &c.call_sid, &c.property_sid, &c.from, &c.to];
+    let strings = || {
+        required
+            .into_iter()
+            .map(String::as_str)
+            .chain(optional.iter().filter_map(|f| f.as_deref()))
+    };
+    for s in strings() {
+        put_varint(out, s.len() as u64);
+    }
+    for s in strings() {
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+/// A record's fixed part, string lengths and string area.
+struct Parts<'a> {
+    date_start: u32,
+    disposition: u8,
+    traffic: u8,
+    mask: u32,
+    duration: u64,
+    lens: [u32; REQUIRED_FIELDS + OPTIONAL_FIELDS],
+    count: usize,
+    text: &'a str,
+}
+
+fn parts(bytes: &[u8]) -> Result<Parts<'_>, StoreError> {
+    let bad =
+        |why: &str| StoreError::Corrupt(format!("a call record {why} ({} bytes)", bytes.len()));
+    let fixed = bytes
+        .get(..FIXED_BYTES)
+        .ok_or_else(|| bad("is cut short"))?;
+    let date_start = u32::from_le_bytes([fixed[0], fixed[1], fixed[2], fixed[3]]);
+    let mask = u32::from_le_bytes([fixed[6], fixed[7], fixed[8], fixed[9]]);
+    if mask >> OPTIONAL_FIELDS != 0 {
+        return Err(bad("marks unknown fields"));
+    }
+    let mut at = FIXED_BYTES;
+    let duration = get_varint(bytes, &mut at).ok_or_else(|| bad("has a bad duration"))?;
+    let count = REQUIRED_FIELDS + mask.count_ones() as usize;
+    let mut lens = [0u32; REQUIRED_FIELDS + OPTIONAL_FIELDS];
+    let mut total: u64 = 0;
+    for len in lens.iter_mut().take(count) {
+        let n = get_varint(bytes, &mut at).ok_or_else(|| bad("has a bad string length"))?;
+        *len = u32::try_from(n).map_err(|_| bad("has a string past 4 GiB"))?;
+        total += n;
+    }
+    let area = &bytes[at.min(bytes.len())..];
+    if area.len() as u64 != total {
+        return Err(bad("has strings of the wrong total length"));
+    }
+    let text = std::str::from_utf8(area).map_err(|_| bad("holds invalid UTF-8"))?;
+    Ok(Parts {
+        date_start,
+        disposition: fixed[4],
+        traffic: fixed[5],
+        mask,
+        duration,
+        lens,
+        count,
+        text,
+    })
+}
+
+impl<'a> Parts<'a> {
+    /// The strings of the record, in order.
+    fn strings(&self) -> impl Iterator<Item = Result<&'a str, StoreError>> + '_ {
+        let mut at = 0usize;
+        self.lens[..self.count].iter().map(move |&len| {
+            let end = at + len as usize;
+            let s = self.text.get(at..end).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "a call record splits a character at byte {at} or {end}"
+                ))
+            });
+            at = end;
+            s
+        })
+    }
+}
+
+/// Decodes a call record written by [`encode_call`].
+pub(crate) fn decode_call(bytes: &[u8]) -> Result<Call, StoreError> {
+    let p = parts(bytes)?;
+    let disposition = *Disposition::ALL
+        .get(usize::from(p.disposition))
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!("a call record has disposition {}", p.disposition))
+        })?;
+    let session_traffic_type =
+        match p.traffic {
+            0 => None,
+            t => Some(*TrafficType::ALL.get(usize::from(t) - 1).ok_or_else(|| {
+                StoreError::Corrupt(format!("a call record has traffic type {t}"))
+            })?),
+        };
+    let mut strings = p.strings();
+    let mut next = || -> Result<String, StoreError> {
+        match strings.next() {
+            Some(s) => Ok(s?.to_owned()),
+            None => Err(StoreError::Corrupt(
+                "a call record lacks a string".to_string(),
+            )),
+        }
+    };
+    let account_sid = next()?;
+    let call_sid = next()?;
+    let property_sid = next()?;
+    let from = next()?;
+    let to = next()?;
+    let mut optional: [Option<String>; OPTIONAL_FIELDS] = Default::default();
+    for (i, field) in optional.iter_mut().enumerate() {
+        if p.mask & (1 << i) != 0 {
+            *field = Some(next()?);
+        }
+    }
+    let [
+        from_country_code,
+        from_region,
+        from_city,
+        to_friendly,
+        recording_uri,
+        endpoint,
+        attribution_source,
+        attribution_medium,
+        attribution_campaign,
+        attribution_content,
+        session_keywords,
+        session_conversion_uri,
+        session_landing_uri,
+        survey_type,
+        survey_value,
+        survey_custom1,
+        survey_custom2,
+        survey_custom3,
+        survey_unique_code,
+        prompts_keys,
+        notes,
+        call_type,
+        google_analytics_client_id,
+        google_adwords_click_id,
+    ] = optional;
+    Ok(Call {
+        account_sid,
+        call_sid,
+        property_sid,
+        date_start: p.date_start,
+        from,
+        from_country_code,
+        from_region,
+        from_city,
+        to,
+        to_friendly,
+        duration: p.duration,
+        disposition,
+        recording_uri,
+        endpoint,
+        attribution_source,
+        attribution_medium,
+        attribution_campaign,
+        attribution_content,
+        session_traffic_type,
+        session_keywords,
+        session_conversion_uri,
+        session_landing_uri,
+        survey_type,
+        survey_value,
+        survey_custom1,
+        survey_custom2,
+        survey_custom3,
+        survey_unique_code,
+        prompts_keys,
+        notes,
+        call_type,
+        google_analytics_client_id,
+        google_adwords_click_id,
+    })
+}
+
+/// The sort key of an encoded call record without decoding it: its `AccountSid`, `CallSid` and
+/// `Date_Start`, borrowed from `bytes`.
+pub(crate) fn call_head(bytes: &[u8]) -> Result<(&str, &str, u32), StoreError> {
+    let p = parts(bytes)?;
+    let mut strings = p.strings();
+    let mut next = || -> Result<&str, StoreError> {
+        match strings.next() {
+            Some(s) => s,
+            None => Err(StoreError::Corrupt(
+                "a call record lacks a string".to_string(),
+            )),
+        }
+    };
+    let account_sid = next()?;
+    let call_sid = next()?;
+    Ok((account_sid, call_sid, p.date_start))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::{GenerateOptions, Generator};
+
+    fn sample_calls() -> Vec<Call> {
+        let mut calls: Vec<Call> = Generator::new(&GenerateOptions {
+            calls: 2_000,
+            seed: 11,
+            accounts: 5,
+        })
+        .collect();
+        // Every optional string present, with non-ASCII text, and every traffic type.
+        let mut full = calls[0].clone();
+        for (i, field) in optional_fields_mut(&mut full).into_iter().enumerate() {
+            *field = Some(format!("é{i}ü"));
+        }
+        full.duration = u64::MAX;
+        full.date_start = u32::MAX;
+        for t in TrafficType::ALL {
+            let mut c = full.clone();
+            c.session_traffic_type = Some(t);
+            calls.push(c);
+        }
+        let mut bare = Call::new("", "", "", 0, "", Disposition::Failed);
+        bare.from = String::new();
+        calls.push(bare);
+        calls
+    }
+
+    #[test]
+    fn calls_round_trip() {
+        for call in sample_calls() {
+            let mut bytes = Vec::new();
+            encode_call(&call, &mut bytes);
+            assert_eq!(decode_call(&bytes).unwrap(), call);
+            assert_eq!(
+                call_head(&bytes).unwrap(),
+                (
+                    call.account_sid.as_str(),
+                    call.call_sid.as_str(),
+                    call.date_start
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn damaged_records_are_errors_not_panics() {
+        for call in sample_calls().iter().step_by(97) {
+            let mut bytes = Vec::new();
+            encode_call(call, &mut bytes);
+            for cut in 0..bytes.len() {
+                assert!(decode_call(&bytes[..cut]).is_err(), "cut at {cut}");
+            }
+            for at in 0..bytes.len() {
+                for flip in [0x01, 0x80, 0xff] {
+                    let mut damaged = bytes.clone();
+                    damaged[at] ^= flip;
+                    // Either an error or some call: never a panic.
+                    let _ = decode_call(&damaged);
+                    let _ = call_head(&damaged);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn blocks_split_at_the_limit_and_keep_every_record() {
+        let calls = sample_calls();
+        let mut writer = BlockWriter::default();
+        let mut blocks = Vec::new();
+        for call in &calls {
+            if let Some(done) = writer.push(call, 4096).unwrap() {
+                blocks.push(done);
+            }
+        }
+        blocks.extend(writer.finish());
+        assert!(blocks.len() > 10);
+        let mut decoded = Vec::new();
+        for (records, bytes) in &blocks {
+            let block = Block::parse(bytes, "a block").unwrap();
+            assert_eq!(block.len(), *records as usize);
+            assert!(
+                bytes.len() <= 4096 || *records == 1,
+                "{} bytes",
+                bytes.len()
+            );
+            for i in 0..block.len() {
+                decoded.push(block.call(i).unwrap());
+            }
+            assert!(block.call(block.len()).is_err());
+        }
+        assert_eq!(decoded, calls);
+    }
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::error::StoreError;
-use crate::model::{Call, CallHead, INDEXED_PROMPT_DEPTH, prompt_prefixes};
+use crate::model::{Call, INDEXED_PROMPT_DEPTH, prompt_prefixes};
 use crate::store::{
     ACCOUNTS, CALL_IDS, CALLERS, CALLS, CounterCells, DATES, META, POSTINGS, PROPERTIES, SEGMENTS,
 };
@@ -197,7 +197,7 @@ pub(crate) fn call_in_block(bytes: &[u8], first: u32, loc: Loc) -> Result<Call, 
     let block = codec::Block::parse(bytes, "a block of call records")?;
     let i = loc.1.checked_sub(first).map(|i| i as usize);
     match i {
-        Some(i) if i < block.len() => block.decode(i, "a call record"),
+        Some(i) if i < block.len() => block.call(i),
         _ => Err(StoreError::Corrupt(format!(
             "no record at segment {} row {}",
             loc.0, loc.1
@@ -1073,12 +1073,12 @@ impl MergeInput {
                     }
                     counters.add_records_read(1);
                     let record = block.record(i, "a call record")?;
-                    let head: CallHead = codec::decode_prefix(record, "a call record")?;
+                    let (account_sid, call_sid, date) = codec::call_head(record)?;
                     self.buffer.push_back(MergeRow {
                         row,
-                        account: accounts.get(t, &head.account_sid)?,
-                        date: head.date_start,
-                        sid: head.call_sid,
+                        account: accounts.get(t, account_sid)?,
+                        date,
+                        sid: call_sid.to_string(),
                         record: record.to_vec(),
                     });
                 }

@@ -117,16 +117,6 @@ impl fmt::Display for TrafficType {
     }
 }
 
-/// The leading fields of a [`Call`], in its order: what a merge needs to place an encoded
-/// record without decoding all of it (see `codec::decode_prefix`).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-pub(crate) struct CallHead {
-    pub account_sid: String,
-    pub call_sid: String,
-    pub property_sid: String,
-    pub date_start: u32,
-}
-
 /// The caller identity written when a call's `From` is missing, null or empty.
 pub const ANONYMOUS: &str = "anonymous";
 
@@ -805,26 +795,6 @@ pub(crate) fn prompt_prefixes(path: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_call_head_decodes_from_an_encoded_call() {
-        let call = Call::from_json(
-            r#"{"AccountSid":"AC9","CallSid":"CA7","PropertySid":"PR3","Date_Start":4000000000,
-                "From":"+15550100","To":"+15550199","Disposition":"Busy"}"#,
-        )
-        .unwrap();
-        let bytes = crate::codec::encode(&call).unwrap();
-        let head: CallHead = crate::codec::decode_prefix(&bytes, "a call").unwrap();
-        assert_eq!(
-            head,
-            CallHead {
-                account_sid: "AC9".into(),
-                call_sid: "CA7".into(),
-                property_sid: "PR3".into(),
-                date_start: 4_000_000_000,
-            }
-        );
-    }
 
     #[test]
     fn prefixes_of_a_path() {
