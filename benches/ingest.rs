@@ -250,10 +250,11 @@ fn median_run(results: &[Json]) -> Json {
 }
 
 /// Bulk import into a new store: from the JSONL file when given, else from typed batches (their
-/// generation not timed); then a compaction, timed apart.
+/// generation not timed); then a compaction (segments merged, free pages given back), timed
+/// apart.
 fn bulk_callstore(tmp: &Path, calls: u64, jsonl: Option<&Path>) -> Json {
     let path = tmp.join("bulk.redb");
-    let store = create_store(&path);
+    let mut store = create_store(&path);
     let (written, import) = match jsonl {
         Some(jsonl) => {
             let start = Instant::now();
@@ -275,6 +276,7 @@ fn bulk_callstore(tmp: &Path, calls: u64, jsonl: Option<&Path>) -> Json {
     let committed_bytes = file_bytes(&path);
     let start = Instant::now();
     store.compact().expect("compact");
+    store.shrink_file().expect("shrink the file");
     let compact = start.elapsed();
     drop(store);
     let compacted_bytes = file_bytes(&path);

@@ -16,12 +16,13 @@ use crate::model::{Call, INDEXED_PROMPT_DEPTH, prompt_path_starts_with};
 use crate::query::{Query, Scope, UniqueFilter};
 use crate::store::{ACCOUNTS, CALLS, CounterCells, DATES, POSTINGS, PROPERTIES, SEGMENTS};
 
-/// The last block of records a query read: its segment, first row and bytes (the buffer is
-/// reused from block to block).
+/// The last block of records a query read: its segment, its rows `first..end`, and its bytes
+/// once a second row of it was read (empty before; the buffer is reused from block to block).
 #[derive(Default)]
 struct CachedBlock {
     seg: u32,
     first: u32,
+    end: u32,
     bytes: Vec<u8>,
 }
 
@@ -121,20 +122,30 @@ impl<'c> ReadTables<'c> {
         Ok(read)
     }
 
-    /// Reads and decodes the call at `loc`, keeping its block for the next rows.
+    /// Reads and decodes the call at `loc`. A row of another block than the last one is
+    /// decoded in place; the block is copied for the rows after it only when a second row of it
+    /// is asked for, so that a sparse page does not copy a 16 KiB block per call and a dense one
+    /// reads each block about twice.
     pub(crate) fn call(
         &self,
         loc: (u32, u32),
         counters: &CounterCells,
     ) -> Result<Call, StoreError> {
+        counters.add_records_read(1);
         let mut cached = self.block.borrow_mut();
         let block = &mut *cached;
-        if !(block.seg == loc.0 && index::block_holds(&block.bytes, block.first, loc.1)) {
-            block.first = index::find_block(&self.calls, loc, &mut block.bytes)?;
-            block.seg = loc.0;
+        if block.seg == loc.0 && block.first <= loc.1 && loc.1 < block.end {
+            if block.bytes.is_empty() {
+                block.first = index::find_block(&self.calls, loc, &mut block.bytes)?;
+            }
+            return index::call_in_block(&block.bytes, block.first, loc);
         }
-        counters.add_records_read(1);
-        index::call_in_block(&block.bytes, block.first, loc)
+        let (first, rows, call) = index::call_at(&self.calls, loc)?;
+        block.seg = loc.0;
+        block.first = first;
+        block.end = first.saturating_add(rows);
+        block.bytes.clear();
+        Ok(call)
     }
 }
 

@@ -205,10 +205,15 @@ pub(crate) fn call_in_block(bytes: &[u8], first: u32, loc: Loc) -> Result<Call, 
     }
 }
 
-/// Whether a block that starts at row `first` holds row `row`.
-pub(crate) fn block_holds(bytes: &[u8], first: u32, row: u32) -> bool {
-    codec::Block::parse(bytes, "a block of call records")
-        .is_ok_and(|b| row >= first && ((row - first) as usize) < b.len())
+/// Decodes the call at `loc` in place; also returns its block's first row and row count.
+pub(crate) fn call_at<T>(calls: &T, loc: Loc) -> Result<(u32, u32, Call), StoreError>
+where
+    T: ReadableTable<(u32, u32), &'static [u8]>,
+{
+    let (first, bytes) = block_at(calls, loc)?;
+    let block = codec::Block::parse(bytes.value(), "a block of call records")?;
+    let call = call_in_block(bytes.value(), first, loc)?;
+    Ok((first, block.len() as u32, call))
 }
 
 /// Reads and decodes the call at `loc`.

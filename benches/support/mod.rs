@@ -700,7 +700,7 @@ impl Dataset {
             eprintln!("bench data: building {} calls in {}", calls, dir.display());
         }
         let total = Instant::now();
-        let store = create_store(&store_path);
+        let mut store = create_store(&store_path);
         let mut sqlite = SqliteBulk::create(&sqlite_path);
         let mut store_write = Duration::ZERO;
         let mut loaded = 0u64;
@@ -716,6 +716,7 @@ impl Dataset {
         }
         let start = Instant::now();
         store.compact().expect("compact");
+        store.shrink_file().expect("shrink the file");
         let store_compact = start.elapsed();
         drop(store);
         let sqlite_insert = sqlite.insert_time;
