@@ -19,6 +19,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
+// Shared with the benches: size labels are the benches' own.
+#[path = "../benches/support/mod.rs"]
+mod support;
+
 fn main() {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let target = match std::env::var_os("CARGO_TARGET_DIR") {
@@ -76,7 +80,7 @@ fn find_sizes(root: &Path) -> Vec<Size> {
         let dir = entry.path();
         let size = Size {
             calls,
-            label: label(calls),
+            label: support::size_label(calls),
             build: read_json(&dir.join("build.json")),
             queries: read_json(&dir.join("queries.json")),
             ingest: read_json(&dir.join("ingest.json")),
@@ -87,16 +91,6 @@ fn find_sizes(root: &Path) -> Vec<Size> {
     }
     sizes.sort_by_key(|s| s.calls);
     sizes
-}
-
-fn label(calls: u64) -> String {
-    if calls >= 1_000_000 && calls % 1_000_000 == 0 {
-        format!("{}M", calls / 1_000_000)
-    } else if calls >= 1_000 && calls % 1_000 == 0 {
-        format!("{}k", calls / 1_000)
-    } else {
-        calls.to_string()
-    }
 }
 
 /// Criterion's median for a group and function, in nanoseconds.
