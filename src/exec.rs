@@ -2,8 +2,6 @@
 //! ranges and postings; across segments, a merge in result order that skips by counting.
 
 use std::cell::RefCell;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -374,29 +372,34 @@ pub(crate) fn page(
     }
     // Cursors: for each segment, the rank of its first match on the page.
     let starts = start_ranks(r, plan, skip, counters)?;
-    // A k-way merge on (Date_Start, CallSid), holding the next call of each segment.
-    let mut heap = BinaryHeap::new();
+    // A k-way merge on (Date_Start, CallSid), holding the next call of each segment. A plan
+    // has few segments, so the next call is found by comparing the heads in place (no key is
+    // copied per row).
     let mut heads: Vec<Option<Call>> = Vec::with_capacity(plan.matches.len());
     let mut iters = Vec::with_capacity(plan.matches.len());
-    for (i, (m, start)) in plan.matches.iter().zip(starts).enumerate() {
+    for (m, start) in plan.matches.iter().zip(starts) {
         let mut it = match u32::try_from(start).ok().and_then(|s| m.bits.select(s)) {
             Some(first) => m.bits.range(first..),
             None => m.bits.range(1..1),
         };
-        let head = match it.next() {
-            Some(row) => {
-                let call = r.call((m.seg, row), counters)?;
-                heap.push(Reverse((call.date_start, call.call_sid.clone(), i)));
-                Some(call)
-            }
+        heads.push(match it.next() {
+            Some(row) => Some(r.call((m.seg, row), counters)?),
             None => None,
-        };
-        heads.push(head);
+        });
         iters.push(it);
     }
     let mut out = Vec::with_capacity(want);
     while out.len() < want {
-        let Some(Reverse((_, _, i))) = heap.pop() else {
+        let next = heads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, head)| {
+                head.as_ref()
+                    .map(|call| (i, (call.date_start, call.call_sid.as_str())))
+            })
+            .min_by(|a, b| a.1.cmp(&b.1))
+            .map(|(i, _)| i);
+        let Some(i) = next else {
             break;
         };
         let Some(call) = heads[i].take() else {
@@ -407,9 +410,7 @@ pub(crate) fn page(
             break;
         }
         if let Some(row) = iters[i].next() {
-            let call = r.call((plan.matches[i].seg, row), counters)?;
-            heap.push(Reverse((call.date_start, call.call_sid.clone(), i)));
-            heads[i] = Some(call);
+            heads[i] = Some(r.call((plan.matches[i].seg, row), counters)?);
         }
     }
     Ok(out)

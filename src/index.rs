@@ -194,10 +194,16 @@ where
 
 /// Decodes the call at `loc` from the bytes of its block, which starts at row `first`.
 pub(crate) fn call_in_block(bytes: &[u8], first: u32, loc: Loc) -> Result<Call, StoreError> {
+    Ok(call_and_rows(bytes, first, loc)?.0)
+}
+
+/// Decodes the call at `loc` from its block (starting at row `first`), with the block's row
+/// count, parsing the block once.
+fn call_and_rows(bytes: &[u8], first: u32, loc: Loc) -> Result<(Call, u32), StoreError> {
     let block = codec::Block::parse(bytes, "a block of call records")?;
     let i = loc.1.checked_sub(first).map(|i| i as usize);
     match i {
-        Some(i) if i < block.len() => block.call(i),
+        Some(i) if i < block.len() => Ok((block.call(i)?, block.len() as u32)),
         _ => Err(StoreError::Corrupt(format!(
             "no record at segment {} row {}",
             loc.0, loc.1
@@ -211,9 +217,8 @@ where
     T: ReadableTable<(u32, u32), &'static [u8]>,
 {
     let (first, bytes) = block_at(calls, loc)?;
-    let block = codec::Block::parse(bytes.value(), "a block of call records")?;
-    let call = call_in_block(bytes.value(), first, loc)?;
-    Ok((first, block.len() as u32, call))
+    let (call, rows) = call_and_rows(bytes.value(), first, loc)?;
+    Ok((first, rows, call))
 }
 
 /// Reads and decodes the call at `loc`.
