@@ -39,7 +39,7 @@ use criterion::Criterion;
 use serde_json::{Value as Json, json};
 use support::{
     BULK_BATCH, LIVE_BATCH, SqliteBulk, bench_calls, check_equivalence, create_sqlite_incremental,
-    create_store, file_bytes, median_time, rate, run_callstore, run_sqlite, size_label,
+    create_store, file_bytes, median_time, rate, size_label, visit_callstore, visit_sqlite,
 };
 
 /// The suite requests that also run as criterion groups after the live feed.
@@ -139,9 +139,9 @@ fn main() {
     let budget = Duration::from_millis(300);
     let mut after = Vec::new();
     for (r, n) in suite.iter().zip(&rows) {
-        let live = median_time(budget, 300, || run_callstore(&store, r));
-        let bulk = median_time(budget, 300, || run_callstore(&bulk_store, r));
-        let sqlite = median_time(budget, 300, || run_sqlite(&conn, &r.sql));
+        let live = median_time(budget, 300, || visit_callstore(&store, r));
+        let bulk = median_time(budget, 300, || visit_callstore(&bulk_store, r));
+        let sqlite = median_time(budget, 300, || visit_sqlite(&conn, &r.sql));
         after.push(json!({
             "name": r.name,
             "request": r.request,
@@ -166,13 +166,13 @@ fn main() {
     {
         let mut group = criterion.benchmark_group(format!("ingest-{label}-after_live-{}", r.name));
         group.bench_function("callstore_live", |b| {
-            b.iter(|| black_box(run_callstore(&store, r)))
+            b.iter(|| black_box(visit_callstore(&store, r)))
         });
         group.bench_function("callstore_bulk", |b| {
-            b.iter(|| black_box(run_callstore(&bulk_store, r)))
+            b.iter(|| black_box(visit_callstore(&bulk_store, r)))
         });
         group.bench_function("sqlite_live", |b| {
-            b.iter(|| black_box(run_sqlite(&conn, &r.sql)))
+            b.iter(|| black_box(visit_sqlite(&conn, &r.sql)))
         });
         group.finish();
     }

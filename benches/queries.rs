@@ -5,9 +5,13 @@
 //! criterion group `q-<size>-<request>` with the functions `callstore` and `sqlite`, so that the
 //! ratio comes from one run. The data is built once into `target/bench-data/` and reused.
 //!
+//! A page is timed as a user reading it: callstore returns a [`callstore::Page`] and every field
+//! of every call is visited in place; SQLite steps the rows and reads every column in place. A
+//! few pages are timed again as owned calls on both sides (`q-<size>-<request>-owned`).
+//!
 //! Before measuring, every request runs once on both sides and their answers are compared (the
-//! same CallSids in the same order, or the same count): this is the warm-up, and a difference
-//! stops the bench. At the end, the peak RSS of the suite on each engine alone is measured in a
+//! same CallSids in the same order, the same decoded calls, the same checksum of the values the
+//! timed runs visit, or the same count): this is the warm-up, and a difference stops the bench. At the end, the peak RSS of the suite on each engine alone is measured in a
 //! child process (`CALLSTORE_BENCH_PROBE=callstore|sqlite`) and written with the suite to
 //! `target/bench-data/calls-<N>/queries.json` for `examples/bench_report.rs`.
 
@@ -19,9 +23,15 @@ use std::time::Duration;
 
 use criterion::Criterion;
 use serde_json::json;
-use support::{Dataset, bench_calls, check_equivalence, run_callstore, run_sqlite, size_label};
+use support::{
+    Dataset, bench_calls, check_equivalence, run_callstore, run_sqlite, size_label,
+    visit_callstore, visit_sqlite,
+};
 
 const PROBE_ENV: &str = "CALLSTORE_BENCH_PROBE";
+
+/// The suite pages also measured as owned calls (`q-<size>-<request>-owned`).
+const OWNED: [&str; 3] = ["account_page", "three_filters", "to_list_20"];
 
 fn main() {
     if let Ok(engine) = std::env::var(PROBE_ENV) {
@@ -51,6 +61,21 @@ fn main() {
         .configure_from_args();
     for r in &suite {
         let mut group = criterion.benchmark_group(format!("q-{label}-{}", r.name));
+        group.bench_function("callstore", |b| {
+            b.iter(|| black_box(visit_callstore(&store, r)))
+        });
+        group.bench_function("sqlite", |b| {
+            b.iter(|| black_box(visit_sqlite(&conn, &r.sql)))
+        });
+        group.finish();
+    }
+    // A few pages again as owned calls on both sides (a `String` per field), for scale.
+    let owned: Vec<_> = suite
+        .iter()
+        .filter(|r| OWNED.contains(&r.name.as_str()))
+        .collect();
+    for r in &owned {
+        let mut group = criterion.benchmark_group(format!("q-{label}-{}-owned", r.name));
         group.bench_function("callstore", |b| {
             b.iter(|| black_box(run_callstore(&store, r)))
         });
@@ -96,9 +121,14 @@ fn main() {
             })
         })
         .collect();
+    let owned: Vec<_> = owned
+        .iter()
+        .map(|r| json!({"name": r.name, "group": format!("q-{label}-{}-owned", r.name)}))
+        .collect();
     let report = json!({
         "calls": calls,
         "label": label,
+        "owned": owned,
         "measured_at": support::unix_now(),
         "commit": support::git_commit(),
         "requests": requests,
@@ -116,8 +146,14 @@ fn main() {
 }
 
 /// In a child process: opens one engine only, runs the suite on it a few times, and prints the
-/// process's peak RSS in bytes.
+/// process's peak RSS in bytes. `CALLSTORE_BENCH_PROBE=build` only builds the data set.
 fn probe(engine: &str) {
+    if engine == "build" {
+        // Builds (or checks) the data set and stops: the 10M build takes long enough to be worth
+        // running apart from the measurements.
+        Dataset::open_or_build(bench_calls());
+        return;
+    }
     let data = Dataset::open(&support::dataset_dir(bench_calls()), bench_calls())
         .expect("the data set is built");
     let suite = data.suite();
@@ -126,7 +162,7 @@ fn probe(engine: &str) {
             let store = data.store();
             for _ in 0..5 {
                 for r in &suite {
-                    black_box(run_callstore(&store, r));
+                    black_box(visit_callstore(&store, r));
                 }
             }
         }
@@ -134,7 +170,7 @@ fn probe(engine: &str) {
             let conn = data.sqlite();
             for _ in 0..5 {
                 for r in &suite {
-                    black_box(run_sqlite(&conn, &r.sql));
+                    black_box(visit_sqlite(&conn, &r.sql));
                 }
             }
         }

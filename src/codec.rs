@@ -2,8 +2,9 @@
 //!
 //! Call records have a format of their own ([`encode_call`], [`decode_call`], [`call_head`]),
 //! because decoding them is most of the cost of a page: every string of a record sits in one
-//! UTF-8 area that is validated once, and the lengths come first, so a record decodes with one
-//! allocation per string and a merge reads a record's sort key without decoding the rest.
+//! UTF-8 area that is validated once, and the lengths come first, so a record is read in place
+//! as a [`CallRef`] ([`layout`], [`decode_ref`]) with no allocation, and a merge reads a record's
+//! sort key without decoding the rest.
 //! Other values (segment headers) are bincode 2 through serde ([`encode`], [`decode`]).
 //! Everything stored as bytes goes through this module, so either encoding can be swapped
 //! without touching anything else.
@@ -13,6 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::StoreError;
 use crate::model::{Call, Disposition, TrafficType};
+use crate::view::CallRef;
 
 fn config() -> impl bincode::config::Config {
     bincode::config::standard()
@@ -172,11 +174,6 @@ impl<'a> Block<'a> {
                 self.payload.len()
             ))
         })
-    }
-
-    /// Decodes call record `i`.
-    pub(crate) fn call(&self, i: usize) -> Result<Call, StoreError> {
-        decode_call(self.record(i, "a call record")?)
     }
 }
 
@@ -376,102 +373,165 @@ impl<'a> Parts<'a> {
     }
 }
 
-/// Decodes a call record written by [`encode_call`].
-pub(crate) fn decode_call(bytes: &[u8]) -> Result<Call, StoreError> {
+/// Where the fields of one call record lie in a text holding its strings: the fixed fields, and
+/// where each of its strings ends (absent optional strings take no room).
+#[derive(Clone, Debug)]
+pub(crate) struct Layout {
+    date_start: u32,
+    duration: u64,
+    disposition: Disposition,
+    traffic: Option<TrafficType>,
+    mask: u32,
+    /// Where the first string starts.
+    start: usize,
+    /// Where each string ends, in record order; only the record's own strings are set.
+    ends: [usize; REQUIRED_FIELDS + OPTIONAL_FIELDS],
+}
+
+/// Reads the layout of a call record written by [`encode_call`]; its strings are the returned
+/// text, borrowed from `bytes`. Every check of the record is made here, so that a layout always
+/// views its text without failing.
+pub(crate) fn layout(bytes: &[u8]) -> Result<(Layout, &str), StoreError> {
     let p = parts(bytes)?;
     let disposition = *Disposition::ALL
         .get(usize::from(p.disposition))
         .ok_or_else(|| {
             StoreError::Corrupt(format!("a call record has disposition {}", p.disposition))
         })?;
-    let session_traffic_type =
+    let traffic =
         match p.traffic {
             0 => None,
             t => Some(*TrafficType::ALL.get(usize::from(t) - 1).ok_or_else(|| {
                 StoreError::Corrupt(format!("a call record has traffic type {t}"))
             })?),
         };
-    let mut strings = p.strings();
-    let mut next = || -> Result<String, StoreError> {
-        match strings.next() {
-            Some(s) => Ok(s?.to_owned()),
-            None => Err(StoreError::Corrupt(
-                "a call record lacks a string".to_string(),
-            )),
+    let mut ends = [0usize; REQUIRED_FIELDS + OPTIONAL_FIELDS];
+    let mut at = 0usize;
+    for (end, &len) in ends.iter_mut().zip(&p.lens[..p.count]) {
+        at += len as usize;
+        if !p.text.is_char_boundary(at) {
+            return Err(StoreError::Corrupt(format!(
+                "a call record splits a character at byte {at}"
+            )));
         }
-    };
-    let account_sid = next()?;
-    let call_sid = next()?;
-    let property_sid = next()?;
-    let from = next()?;
-    let to = next()?;
-    let mut optional: [Option<String>; OPTIONAL_FIELDS] = Default::default();
-    for (i, field) in optional.iter_mut().enumerate() {
-        if p.mask & (1 << i) != 0 {
-            *field = Some(next()?);
-        }
+        *end = at;
     }
-    let [
-        from_country_code,
-        from_region,
-        from_city,
-        to_friendly,
-        recording_uri,
-        endpoint,
-        attribution_source,
-        attribution_medium,
-        attribution_campaign,
-        attribution_content,
-        session_keywords,
-        session_conversion_uri,
-        session_landing_uri,
-        survey_type,
-        survey_value,
-        survey_custom1,
-        survey_custom2,
-        survey_custom3,
-        survey_unique_code,
-        prompts_keys,
-        notes,
-        call_type,
-        google_analytics_client_id,
-        google_adwords_click_id,
-    ] = optional;
-    Ok(Call {
-        account_sid,
-        call_sid,
-        property_sid,
+    let layout = Layout {
         date_start: p.date_start,
-        from,
-        from_country_code,
-        from_region,
-        from_city,
-        to,
-        to_friendly,
         duration: p.duration,
         disposition,
-        recording_uri,
-        endpoint,
-        attribution_source,
-        attribution_medium,
-        attribution_campaign,
-        attribution_content,
-        session_traffic_type,
-        session_keywords,
-        session_conversion_uri,
-        session_landing_uri,
-        survey_type,
-        survey_value,
-        survey_custom1,
-        survey_custom2,
-        survey_custom3,
-        survey_unique_code,
-        prompts_keys,
-        notes,
-        call_type,
-        google_analytics_client_id,
-        google_adwords_click_id,
-    })
+        traffic,
+        mask: p.mask,
+        start: 0,
+        ends,
+    };
+    Ok((layout, p.text))
+}
+
+impl Layout {
+    /// The same layout for strings moved `by` bytes further into a text.
+    pub(crate) fn shifted(mut self, by: usize) -> Layout {
+        self.start += by;
+        for end in &mut self.ends {
+            *end += by;
+        }
+        self
+    }
+
+    /// The call whose strings are in `text` where this layout says.
+    pub(crate) fn view<'a>(&self, text: &'a str) -> CallRef<'a> {
+        let mut from = self.start;
+        let mut strings = self.ends.iter().map(|&end| {
+            // In range on a character boundary: `layout` checked both.
+            let s = text.get(from..end).unwrap_or_default();
+            from = end;
+            s
+        });
+        let mut next = || strings.next().unwrap_or_default();
+        let account_sid = next();
+        let call_sid = next();
+        let property_sid = next();
+        let from_number = next();
+        let to = next();
+        let mut optional: [Option<&str>; OPTIONAL_FIELDS] = [None; OPTIONAL_FIELDS];
+        for (i, field) in optional.iter_mut().enumerate() {
+            if self.mask & (1 << i) != 0 {
+                *field = Some(next());
+            }
+        }
+        let [
+            from_country_code,
+            from_region,
+            from_city,
+            to_friendly,
+            recording_uri,
+            endpoint,
+            attribution_source,
+            attribution_medium,
+            attribution_campaign,
+            attribution_content,
+            session_keywords,
+            session_conversion_uri,
+            session_landing_uri,
+            survey_type,
+            survey_value,
+            survey_custom1,
+            survey_custom2,
+            survey_custom3,
+            survey_unique_code,
+            prompts_keys,
+            notes,
+            call_type,
+            google_analytics_client_id,
+            google_adwords_click_id,
+        ] = optional;
+        CallRef {
+            account_sid,
+            call_sid,
+            property_sid,
+            date_start: self.date_start,
+            from: from_number,
+            from_country_code,
+            from_region,
+            from_city,
+            to,
+            to_friendly,
+            duration: self.duration,
+            disposition: self.disposition,
+            recording_uri,
+            endpoint,
+            attribution_source,
+            attribution_medium,
+            attribution_campaign,
+            attribution_content,
+            session_traffic_type: self.traffic,
+            session_keywords,
+            session_conversion_uri,
+            session_landing_uri,
+            survey_type,
+            survey_value,
+            survey_custom1,
+            survey_custom2,
+            survey_custom3,
+            survey_unique_code,
+            prompts_keys,
+            notes,
+            call_type,
+            google_analytics_client_id,
+            google_adwords_click_id,
+        }
+    }
+}
+
+/// Decodes a call record written by [`encode_call`] in place.
+pub(crate) fn decode_ref(bytes: &[u8]) -> Result<CallRef<'_>, StoreError> {
+    let (layout, text) = layout(bytes)?;
+    Ok(layout.view(text))
+}
+
+/// Decodes a call record written by [`encode_call`].
+pub(crate) fn decode_call(bytes: &[u8]) -> Result<Call, StoreError> {
+    Ok(decode_ref(bytes)?.to_call())
 }
 
 /// The sort key of an encoded call record without decoding it: its `AccountSid`, `CallSid` and
@@ -540,6 +600,27 @@ mod tests {
     }
 
     #[test]
+    fn a_page_views_each_record_as_it_decodes() {
+        let calls = sample_calls();
+        let mut page = crate::page::Page::default();
+        for call in &calls {
+            let mut bytes = Vec::new();
+            encode_call(call, &mut bytes);
+            page.push_record(&bytes).unwrap();
+            assert_eq!(decode_ref(&bytes).unwrap(), call.view());
+        }
+        assert_eq!(page.len(), calls.len());
+        assert_eq!(page.to_calls(), calls);
+        assert!(
+            page.iter()
+                .rev()
+                .map(|c| c.to_call())
+                .eq(calls.iter().rev().cloned())
+        );
+        assert_eq!(page.get(calls.len()), None);
+    }
+
+    #[test]
     fn damaged_records_are_errors_not_panics() {
         for call in sample_calls().iter().step_by(97) {
             let mut bytes = Vec::new();
@@ -554,6 +635,14 @@ mod tests {
                     // Either an error or some call: never a panic.
                     let _ = decode_call(&damaged);
                     let _ = call_head(&damaged);
+                    // A page takes a record only whole, and then views it like a decode.
+                    let mut page = crate::page::Page::default();
+                    if page.push_record(&damaged).is_ok() {
+                        let decoded = decode_call(&damaged).unwrap();
+                        assert_eq!(page.get(0).map(|c| c.to_call()), Some(decoded));
+                    } else {
+                        assert!(page.is_empty());
+                    }
                 }
             }
         }
@@ -581,9 +670,9 @@ mod tests {
                 bytes.len()
             );
             for i in 0..block.len() {
-                decoded.push(block.call(i).unwrap());
+                decoded.push(decode_call(block.record(i, "test").unwrap()).unwrap());
             }
-            assert!(block.call(block.len()).is_err());
+            assert!(block.record(block.len(), "test").is_err());
         }
         assert_eq!(decoded, calls);
     }

@@ -8,9 +8,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use redb::{ReadOnlyTable, ReadTransaction};
 use roaring::RoaringBitmap;
 
+use crate::codec;
 use crate::error::StoreError;
 use crate::index::{self, Posting, SegmentHeader, read_posting, row_lower_bound};
-use crate::model::{Call, INDEXED_PROMPT_DEPTH, prompt_path_starts_with};
+use crate::model::{INDEXED_PROMPT_DEPTH, prompt_path_starts_with};
+use crate::page::Page;
 use crate::query::{Query, Scope, UniqueFilter};
 use crate::store::{ACCOUNTS, CALLS, CounterCells, DATES, POSTINGS, PROPERTIES, SEGMENTS};
 
@@ -120,15 +122,16 @@ impl<'c> ReadTables<'c> {
         Ok(read)
     }
 
-    /// Reads and decodes the call at `loc`. A row of another block than the last one is
-    /// decoded in place; the block is copied for the rows after it only when a second row of it
-    /// is asked for, so that a sparse page does not copy a 16 KiB block per call and a dense one
+    /// Runs `f` on the encoded record at `loc`. A row of another block than the last one is
+    /// read in place; the block is copied for the rows after it only when a second row of it is
+    /// asked for, so that a sparse page does not copy a 16 KiB block per call and a dense one
     /// reads each block about twice.
-    pub(crate) fn call(
+    fn with_record<T>(
         &self,
         loc: (u32, u32),
         counters: &CounterCells,
-    ) -> Result<Call, StoreError> {
+        f: impl FnOnce(&[u8]) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         counters.add_records_read(1);
         let mut cached = self.block.borrow_mut();
         let block = &mut *cached;
@@ -136,14 +139,15 @@ impl<'c> ReadTables<'c> {
             if block.bytes.is_empty() {
                 block.first = index::find_block(&self.calls, loc, &mut block.bytes)?;
             }
-            return index::call_in_block(&block.bytes, block.first, loc);
+            return f(index::record_in_block(&block.bytes, block.first, loc)?.0);
         }
-        let (first, rows, call) = index::call_at(&self.calls, loc)?;
+        let (first, guard) = index::block_at(&self.calls, loc)?;
+        let (record, rows) = index::record_in_block(guard.value(), first, loc)?;
         block.seg = loc.0;
         block.first = first;
         block.end = first.saturating_add(rows);
         block.bytes.clear();
-        Ok(call)
+        f(record)
     }
 }
 
@@ -341,12 +345,12 @@ fn prompt_matches(
             continue;
         }
         for row in &hits {
-            let call = r.call((seg, row), counters)?;
-            if call
-                .prompts_keys
-                .as_deref()
-                .is_some_and(|p| prompt_path_starts_with(p, path))
-            {
+            let starts = r.with_record((seg, row), counters, |bytes| {
+                Ok(codec::decode_ref(bytes)?
+                    .prompts_keys
+                    .is_some_and(|p| prompt_path_starts_with(p, path)))
+            })?;
+            if starts {
                 out.insert(row);
             }
         }
@@ -361,77 +365,67 @@ pub(crate) fn page(
     skip: u64,
     count: u64,
     counters: &CounterCells,
-) -> Result<Vec<Call>, StoreError> {
+) -> Result<Page, StoreError> {
     let total = plan.count();
     if count == 0 || skip >= total {
-        return Ok(Vec::new());
+        return Ok(Page::default());
     }
     let want = count.min(total - skip) as usize;
+    let mut out = Page::with_capacity(want);
     if let [only] = &plan.matches[..] {
-        return read_rows(r, only, skip, want, counters);
+        let Some(first) = u32::try_from(skip).ok().and_then(|s| only.bits.select(s)) else {
+            return Ok(out);
+        };
+        for row in only.bits.range(first..).take(want) {
+            r.with_record((only.seg, row), counters, |bytes| out.push_record(bytes))?;
+        }
+        return Ok(out);
     }
     // Cursors: for each segment, the rank of its first match on the page.
     let starts = start_ranks(r, plan, skip, counters)?;
-    // A k-way merge on (Date_Start, CallSid), holding the next call of each segment. A plan
-    // has few segments, so the next call is found by comparing the heads in place (no key is
-    // copied per row).
-    let mut heads: Vec<Option<Call>> = Vec::with_capacity(plan.matches.len());
+    // A k-way merge on (Date_Start, CallSid), holding the encoded record of the next call of
+    // each segment (a buffer per segment, reused). A plan has few segments, so the next call is
+    // found by comparing the heads in place.
+    let mut heads: Vec<Vec<u8>> = vec![Vec::new(); plan.matches.len()];
     let mut iters = Vec::with_capacity(plan.matches.len());
-    for (m, start) in plan.matches.iter().zip(starts) {
+    let read_head = |head: &mut Vec<u8>, loc: (u32, u32)| {
+        r.with_record(loc, counters, |bytes| {
+            head.clear();
+            head.extend_from_slice(bytes);
+            Ok(())
+        })
+    };
+    for ((m, start), head) in plan.matches.iter().zip(starts).zip(&mut heads) {
         let mut it = match u32::try_from(start).ok().and_then(|s| m.bits.select(s)) {
             Some(first) => m.bits.range(first..),
             None => m.bits.range(1..1),
         };
-        heads.push(match it.next() {
-            Some(row) => Some(r.call((m.seg, row), counters)?),
-            None => None,
-        });
+        if let Some(row) = it.next() {
+            read_head(head, (m.seg, row))?;
+        }
         iters.push(it);
     }
-    let mut out = Vec::with_capacity(want);
     while out.len() < want {
-        let next = heads
-            .iter()
-            .enumerate()
-            .filter_map(|(i, head)| {
-                head.as_ref()
-                    .map(|call| (i, (call.date_start, call.call_sid.as_str())))
-            })
-            .min_by(|a, b| a.1.cmp(&b.1))
-            .map(|(i, _)| i);
-        let Some(i) = next else {
-            break;
-        };
-        let Some(call) = heads[i].take() else {
-            break;
-        };
-        out.push(call);
-        if out.len() == want {
-            break;
+        let mut next: Option<(usize, (u32, &str))> = None;
+        for (i, head) in heads.iter().enumerate() {
+            if head.is_empty() {
+                continue;
+            }
+            let (_, sid, date) = codec::call_head(head)?;
+            if next.is_none_or(|(_, best)| (date, sid) < best) {
+                next = Some((i, (date, sid)));
+            }
         }
-        if let Some(row) = iters[i].next() {
-            heads[i] = Some(r.call((plan.matches[i].seg, row), counters)?);
+        let Some((i, _)) = next else {
+            break;
+        };
+        out.push_record(&heads[i])?;
+        match iters[i].next() {
+            Some(row) => read_head(&mut heads[i], (plan.matches[i].seg, row))?,
+            None => heads[i].clear(),
         }
     }
     Ok(out)
-}
-
-/// Reads `want` matches of one segment from rank `skip` on.
-fn read_rows(
-    r: &ReadTables,
-    m: &SegmentMatch,
-    skip: u64,
-    want: usize,
-    counters: &CounterCells,
-) -> Result<Vec<Call>, StoreError> {
-    let Some(first) = u32::try_from(skip).ok().and_then(|s| m.bits.select(s)) else {
-        return Ok(Vec::new());
-    };
-    m.bits
-        .range(first..)
-        .take(want)
-        .map(|row| r.call((m.seg, row), counters))
-        .collect()
 }
 
 /// For each segment of the plan, how many of its matches come before global position `skip`.
@@ -492,8 +486,10 @@ fn start_ranks(
             continue;
         };
         for row in m.bits.range(first..).take((upper[i] - ranks[i]) as usize) {
-            let call = r.call((m.seg, row), counters)?;
-            tied.push((call.call_sid, i));
+            let sid = r.with_record((m.seg, row), counters, |bytes| {
+                Ok(codec::call_head(bytes)?.1.to_owned())
+            })?;
+            tied.push((sid, i));
         }
     }
     tied.sort();

@@ -166,7 +166,10 @@ where
 pub(crate) const BLOCK_BYTES: usize = 16 * 1024 - 64;
 
 /// The block that holds `loc`: its first row and its bytes, in place.
-fn block_at<T>(calls: &T, loc: Loc) -> Result<(u32, AccessGuard<'_, &'static [u8]>), StoreError>
+pub(crate) fn block_at<T>(
+    calls: &T,
+    loc: Loc,
+) -> Result<(u32, AccessGuard<'_, &'static [u8]>), StoreError>
 where
     T: ReadableTable<(u32, u32), &'static [u8]>,
 {
@@ -192,33 +195,22 @@ where
     Ok(first)
 }
 
-/// Decodes the call at `loc` from the bytes of its block, which starts at row `first`.
-pub(crate) fn call_in_block(bytes: &[u8], first: u32, loc: Loc) -> Result<Call, StoreError> {
-    Ok(call_and_rows(bytes, first, loc)?.0)
-}
-
-/// Decodes the call at `loc` from its block (starting at row `first`), with the block's row
-/// count, parsing the block once.
-fn call_and_rows(bytes: &[u8], first: u32, loc: Loc) -> Result<(Call, u32), StoreError> {
+/// The encoded record at `loc` in the bytes of its block (which starts at row `first`), with the
+/// block's row count, parsing the block once.
+pub(crate) fn record_in_block(
+    bytes: &[u8],
+    first: u32,
+    loc: Loc,
+) -> Result<(&[u8], u32), StoreError> {
     let block = codec::Block::parse(bytes, "a block of call records")?;
     let i = loc.1.checked_sub(first).map(|i| i as usize);
     match i {
-        Some(i) if i < block.len() => Ok((block.call(i)?, block.len() as u32)),
+        Some(i) if i < block.len() => Ok((block.record(i, "a call record")?, block.len() as u32)),
         _ => Err(StoreError::Corrupt(format!(
             "no record at segment {} row {}",
             loc.0, loc.1
         ))),
     }
-}
-
-/// Decodes the call at `loc` in place; also returns its block's first row and row count.
-pub(crate) fn call_at<T>(calls: &T, loc: Loc) -> Result<(u32, u32, Call), StoreError>
-where
-    T: ReadableTable<(u32, u32), &'static [u8]>,
-{
-    let (first, bytes) = block_at(calls, loc)?;
-    let (call, rows) = call_and_rows(bytes.value(), first, loc)?;
-    Ok((first, rows, call))
 }
 
 /// Reads and decodes the call at `loc`.
@@ -228,7 +220,7 @@ where
 {
     counters.add_records_read(1);
     let (first, bytes) = block_at(calls, loc)?;
-    call_in_block(bytes.value(), first, loc)
+    codec::decode_call(record_in_block(bytes.value(), first, loc)?.0)
 }
 
 /// The first row of segment `seg` at or after (`account`, `date`) in row order; `rows` when there

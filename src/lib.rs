@@ -50,16 +50,20 @@ pub mod generate;
 mod index;
 mod json;
 mod model;
+mod page;
 mod query;
 pub mod reference;
 mod request;
 mod store;
+mod view;
 
 pub use error::{ApiError, Error, ErrorCode, RecordError, Result, StoreError};
 pub use json::{ApiCall, Response};
 pub use model::{
     ANONYMOUS, Call, Disposition, Field, FieldValue, TrafficType, caller_identity, normalize_phone,
 };
+pub use page::Page;
 pub use query::{DEFAULT_COUNT, Query, Scope, UniqueFilter};
 pub use request::{Request, parse_request};
 pub use store::{Counters, DEFAULT_MERGE_FACTOR, FORMAT_VERSION, Store, StoreStats, WriteSummary};
+pub use view::CallRef;

@@ -411,51 +411,7 @@ impl Call {
 
     /// The value of `field` as written in a response.
     pub fn value(&self, field: Field) -> FieldValue<'_> {
-        fn opt(v: &Option<String>) -> FieldValue<'_> {
-            match v {
-                Some(s) => FieldValue::Str(s),
-                None => FieldValue::Null,
-            }
-        }
-        match field {
-            Field::AccountSid => FieldValue::Str(&self.account_sid),
-            Field::CallSid => FieldValue::Str(&self.call_sid),
-            Field::PropertySid => FieldValue::Str(&self.property_sid),
-            // Date_Start is written as a string of digits; see `json`.
-            Field::DateStart => FieldValue::Int(u64::from(self.date_start)),
-            Field::From => FieldValue::Str(&self.from),
-            Field::To => FieldValue::Str(&self.to),
-            Field::Duration => FieldValue::Int(self.duration),
-            Field::Disposition => FieldValue::Str(self.disposition.as_str()),
-            Field::SessionTrafficType => match self.session_traffic_type {
-                Some(t) => FieldValue::Str(t.as_str()),
-                None => FieldValue::Null,
-            },
-            Field::FromCountryCode => opt(&self.from_country_code),
-            Field::FromRegion => opt(&self.from_region),
-            Field::FromCity => opt(&self.from_city),
-            Field::ToFriendly => opt(&self.to_friendly),
-            Field::RecordingUri => opt(&self.recording_uri),
-            Field::Endpoint => opt(&self.endpoint),
-            Field::AttributionSource => opt(&self.attribution_source),
-            Field::AttributionMedium => opt(&self.attribution_medium),
-            Field::AttributionCampaign => opt(&self.attribution_campaign),
-            Field::AttributionContent => opt(&self.attribution_content),
-            Field::SessionKeywords => opt(&self.session_keywords),
-            Field::SessionConversionUri => opt(&self.session_conversion_uri),
-            Field::SessionLandingUri => opt(&self.session_landing_uri),
-            Field::SurveyType => opt(&self.survey_type),
-            Field::SurveyValue => opt(&self.survey_value),
-            Field::SurveyCustom1 => opt(&self.survey_custom1),
-            Field::SurveyCustom2 => opt(&self.survey_custom2),
-            Field::SurveyCustom3 => opt(&self.survey_custom3),
-            Field::SurveyUniqueCode => opt(&self.survey_unique_code),
-            Field::PromptsKeys => opt(&self.prompts_keys),
-            Field::Notes => opt(&self.notes),
-            Field::CallType => opt(&self.call_type),
-            Field::GoogleAnalyticsClientId => opt(&self.google_analytics_client_id),
-            Field::GoogleAdwordsClickId => opt(&self.google_adwords_click_id),
-        }
+        self.view().value(field)
     }
 
     /// The caller identity used for Unique/Repeat (SPEC §3): the normalized `From`, or `None`
