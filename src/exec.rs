@@ -1,12 +1,12 @@
 //! Query execution, the read side of the storage shape: per segment, a match bitmap from row
 //! ranges and postings; across segments, a merge in result order that skips by counting.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use redb::{ReadOnlyTable, ReadTransaction};
-use roaring::RoaringBitmap;
+use redb::{AccessGuard, Range, ReadOnlyTable, ReadTransaction};
+use roaring::{MultiOps, RoaringBitmap};
 
 use crate::codec;
 use crate::error::StoreError;
@@ -16,15 +16,24 @@ use crate::page::Page;
 use crate::query::{Query, Scope, UniqueFilter};
 use crate::store::{ACCOUNTS, CALLS, CounterCells, DATES, POSTINGS, PROPERTIES, SEGMENTS};
 
-/// The last block of records a query read: its segment, its rows `first..end`, and its bytes
-/// once a second row of it was read (empty before; the buffer is reused from block to block).
+/// The last block of records a query read in a segment, held in place (a redb guard keeps its
+/// page): its segment, its rows `first..end` (none before the first read), and a cursor on the
+/// blocks after it in the segment, opened at the first step forward.
 #[derive(Default)]
 struct CachedBlock {
     seg: u32,
     first: u32,
     end: u32,
-    bytes: Vec<u8>,
+    bytes: Option<AccessGuard<'static, &'static [u8]>>,
+    after: Option<Range<'static, (u32, u32), &'static [u8]>>,
 }
+
+/// How many segments a query keeps a block of at a time.
+const CACHED_SEGMENTS: usize = 64;
+
+/// How many blocks a read steps forward through the cursor before it looks the block up
+/// afresh: stepping costs a leaf-page move, a lookup a descent from the root.
+const BLOCK_STEPS: usize = 8;
 
 /// Decoded posting bitmaps, shared by the queries of a store, so that a hot posting is read
 /// and deserialized once rather than per query.
@@ -69,8 +78,9 @@ pub(crate) struct ReadTables<'c> {
     pub segments: ReadOnlyTable<u32, &'static [u8]>,
     pub postings: ReadOnlyTable<(u32, u8, &'static str), &'static [u8]>,
     pub dates: ReadOnlyTable<(u32, u32, u32), u32>,
-    /// The last block of records read: a page's neighbouring rows share blocks.
-    block: RefCell<CachedBlock>,
+    /// The last block of records read in each segment: a page's neighbouring rows share blocks,
+    /// and a merge reads several segments in turn.
+    blocks: RefCell<Vec<CachedBlock>>,
     cache: &'c PostingCache,
 }
 
@@ -86,7 +96,7 @@ impl<'c> ReadTables<'c> {
             segments: txn.open_table(SEGMENTS)?,
             postings: txn.open_table(POSTINGS)?,
             dates: txn.open_table(DATES)?,
-            block: RefCell::default(),
+            blocks: RefCell::default(),
             cache,
         })
     }
@@ -122,10 +132,9 @@ impl<'c> ReadTables<'c> {
         Ok(read)
     }
 
-    /// Runs `f` on the encoded record at `loc`. A row of another block than the last one is
-    /// read in place; the block is copied for the rows after it only when a second row of it is
-    /// asked for, so that a sparse page does not copy a 16 KiB block per call and a dense one
-    /// reads each block about twice.
+    /// Runs `f` on the encoded record at `loc`, in place. A page reads rows in order, so the
+    /// block of the last row is kept, and a later block of the same segment is reached by
+    /// stepping forward from it when it is near.
     fn with_record<T>(
         &self,
         loc: (u32, u32),
@@ -133,21 +142,64 @@ impl<'c> ReadTables<'c> {
         f: impl FnOnce(&[u8]) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         counters.add_records_read(1);
-        let mut cached = self.block.borrow_mut();
-        let block = &mut *cached;
-        if block.seg == loc.0 && block.first <= loc.1 && loc.1 < block.end {
-            if block.bytes.is_empty() {
-                block.first = index::find_block(&self.calls, loc, &mut block.bytes)?;
+        let mut blocks = self.blocks.borrow_mut();
+        let i = match blocks.iter().position(|b| b.seg == loc.0) {
+            Some(i) => i,
+            None => {
+                if blocks.len() >= CACHED_SEGMENTS {
+                    blocks.clear();
+                }
+                blocks.push(CachedBlock {
+                    seg: loc.0,
+                    ..CachedBlock::default()
+                });
+                blocks.len() - 1
             }
-            return f(index::record_in_block(&block.bytes, block.first, loc)?.0);
+        };
+        let block = &mut blocks[i];
+        let held = block.seg == loc.0 && block.first <= loc.1 && loc.1 < block.end;
+        if !held || block.bytes.is_none() {
+            self.seek(block, loc)?;
         }
-        let (first, guard) = index::block_at(&self.calls, loc)?;
-        let (record, rows) = index::record_in_block(guard.value(), first, loc)?;
+        let bytes = block.bytes.as_ref().map_or(&[][..], |g| g.value());
+        f(index::record_in_block(bytes, block.first, loc)?.0)
+    }
+
+    /// Makes `block` the block that holds `loc`.
+    fn seek(&self, block: &mut CachedBlock, loc: (u32, u32)) -> Result<(), StoreError> {
+        let what = "a block of call records";
+        if block.bytes.is_some() && block.seg == loc.0 && loc.1 >= block.end {
+            if block.after.is_none() {
+                block.after = Some(self.calls.range((loc.0, block.end)..=(loc.0, u32::MAX))?);
+            }
+            for _ in 0..BLOCK_STEPS {
+                let Some(entry) = block.after.as_mut().and_then(Iterator::next) else {
+                    break;
+                };
+                let (key, value) = entry?;
+                let rows = codec::Block::parse(value.value(), what)?.len() as u32;
+                block.first = key.value().1;
+                block.end = block.first.saturating_add(rows);
+                block.bytes = Some(value);
+                if loc.1 < block.end {
+                    return Ok(());
+                }
+            }
+        }
+        let Some(entry) = self.calls.range((loc.0, 0)..=loc)?.next_back() else {
+            return Err(StoreError::Corrupt(format!(
+                "no record at segment {} row {}",
+                loc.0, loc.1
+            )));
+        };
+        let (key, value) = entry?;
+        let rows = codec::Block::parse(value.value(), what)?.len() as u32;
         block.seg = loc.0;
-        block.first = first;
-        block.end = first.saturating_add(rows);
-        block.bytes.clear();
-        f(record)
+        block.first = key.value().1;
+        block.end = block.first.saturating_add(rows);
+        block.bytes = Some(value);
+        block.after = None;
+        Ok(())
     }
 }
 
@@ -158,6 +210,48 @@ struct SegmentMatch {
     /// The segment's earliest and latest `Date_Start`.
     dates: (u32, u32),
     bits: RoaringBitmap,
+    /// Filters not yet applied to `bits`, tested row by row instead (see [`Deferred`]).
+    deferred: Deferred,
+}
+
+/// Filters of a first page left out of a segment's match bitmap and tested row by row: each
+/// list is the postings of one filter's values, and a row passes when every list has a posting
+/// that holds it.
+///
+/// A filter that keeps most of the scope's rows costs more to apply to the whole scope (a union
+/// or an intersection over all its rows) than to test on the few rows a first page reads: on
+/// 10M calls, a `To` list of 20 numbers is a union of about a million rows.
+#[derive(Default)]
+struct Deferred {
+    lists: Vec<Vec<Arc<RoaringBitmap>>>,
+    /// The estimated share of rows that pass every list (1 with none).
+    share: f64,
+}
+
+/// A filter is deferred while the estimated share of the scope's rows that pass every deferred
+/// filter stays at least this: a first page then tests about `count / share` rows.
+const DEFER_MIN_SHARE: f64 = 0.25;
+
+/// How many rows a first page may test, past `count` times this, before it gives up deferring
+/// (the estimate was wrong, say for correlated filters) and applies the deferred filters whole.
+const DEFER_ROWS_PER_CALL: usize = 16;
+
+/// ... and this many rows on top.
+const DEFER_ROWS_BASE: usize = 4096;
+
+impl Deferred {
+    fn new() -> Deferred {
+        Deferred {
+            lists: Vec::new(),
+            share: 1.0,
+        }
+    }
+
+    fn passes(&self, row: u32) -> bool {
+        self.lists
+            .iter()
+            .all(|list| list.iter().any(|p| p.contains(row)))
+    }
 }
 
 /// A planned query: the account id of its scope and the matches per segment.
@@ -167,14 +261,51 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// All matches, ignoring skip and count.
+    /// All matches, ignoring skip and count (the plan of a count defers nothing).
     pub(crate) fn count(&self) -> u64 {
         self.matches.iter().map(|m| m.bits.len()).sum()
     }
+
+    fn deferring(&self) -> bool {
+        self.matches.iter().any(|m| !m.deferred.lists.is_empty())
+    }
+
+    /// Applies every deferred filter to its match bitmap.
+    fn settle(&mut self) {
+        for m in &mut self.matches {
+            for list in m.deferred.lists.drain(..) {
+                m.bits &= union(&list);
+            }
+        }
+        self.matches.retain(|m| !m.bits.is_empty());
+    }
+}
+
+/// The union of postings (empty for none).
+fn union(postings: &[Arc<RoaringBitmap>]) -> RoaringBitmap {
+    match postings {
+        [] => RoaringBitmap::new(),
+        [one] => (**one).clone(),
+        many => many.iter().map(|p| &**p).union(),
+    }
+}
+
+/// How a plan will be used.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// Counting, or a page after skipped matches: every filter is applied to the bitmaps.
+    Exact,
+    /// A first page (nothing skipped): filters that keep most rows may be deferred.
+    FirstPage,
 }
 
 /// Plans a normalized query: one match bitmap per segment.
-pub(crate) fn plan(r: &ReadTables, q: &Query, counters: &CounterCells) -> Result<Plan, StoreError> {
+pub(crate) fn plan(
+    r: &ReadTables,
+    q: &Query,
+    purpose: Purpose,
+    counters: &CounterCells,
+) -> Result<Plan, StoreError> {
     let (account_sid, property) = match &q.scope {
         Scope::Account(a) => (a.clone(), None),
         Scope::Property(p) => match r.properties.get(p.as_str())? {
@@ -187,13 +318,16 @@ pub(crate) fn plan(r: &ReadTables, q: &Query, counters: &CounterCells) -> Result
     };
     let mut matches = Vec::new();
     for (seg, header) in index::list_segments(&r.segments)? {
-        if let Some(bits) = match_segment(r, q, seg, &header, account, property, counters)? {
+        let mut deferred = Deferred::new();
+        let defer = (purpose == Purpose::FirstPage).then_some(&mut deferred);
+        if let Some(bits) = match_segment(r, q, seg, &header, account, property, defer, counters)? {
             if !bits.is_empty() {
                 matches.push(SegmentMatch {
                     seg,
                     rows: header.rows,
                     dates: (header.min_date, header.max_date),
                     bits,
+                    deferred,
                 });
             }
         }
@@ -209,33 +343,42 @@ fn empty_plan() -> Plan {
 }
 
 /// Keeps the rows of `bits` in the OR of the postings of `values` (a filter not given keeps
-/// them all).
+/// them all), or, when `defer` is given and the filter keeps enough of the rows `lo..hi`, leaves
+/// `bits` as it is and adds the filter to `defer`.
 fn and_any_of(
     r: &ReadTables,
     seg: u32,
     kind: Posting,
     values: &[impl AsRef<str>],
     bits: &mut RoaringBitmap,
+    defer: Option<(&mut Deferred, u32, u32)>,
 ) -> Result<(), StoreError> {
-    match values {
-        [] => {}
-        [one] => match r.posting(seg, kind, one.as_ref())? {
-            Some(posting) => *bits &= &*posting,
-            None => bits.clear(),
-        },
-        many => {
-            let mut any = RoaringBitmap::new();
-            for v in many {
-                if let Some(posting) = r.posting(seg, kind, v.as_ref())? {
-                    any |= &*posting;
-                }
-            }
-            *bits &= any;
+    if values.is_empty() {
+        return Ok(());
+    }
+    let mut postings = Vec::with_capacity(values.len());
+    for v in values {
+        postings.extend(r.posting(seg, kind, v.as_ref())?);
+    }
+    if let Some((deferred, lo, hi)) = defer {
+        // The share of the scope's rows the filter keeps (values' postings are disjoint).
+        let kept: u64 = postings.iter().map(|p| p.range_cardinality(lo..hi)).sum();
+        let share = deferred.share * kept as f64 / f64::from(hi - lo).max(1.0);
+        if share >= DEFER_MIN_SHARE {
+            deferred.share = share;
+            deferred.lists.push(postings);
+            return Ok(());
         }
+    }
+    match &postings[..] {
+        [] => bits.clear(),
+        [one] => *bits &= &**one,
+        _ => *bits &= union(&postings),
     }
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn match_segment(
     r: &ReadTables,
     q: &Query,
@@ -243,6 +386,7 @@ fn match_segment(
     header: &SegmentHeader,
     account: u32,
     property: Option<&str>,
+    mut defer: Option<&mut Deferred>,
     counters: &CounterCells,
 ) -> Result<Option<RoaringBitmap>, StoreError> {
     let from = q.date_from.unwrap_or(0);
@@ -273,12 +417,20 @@ fn match_segment(
         (Posting::Campaign, &q.attribution_campaign),
         (Posting::Content, &q.attribution_content),
     ];
-    and_any_of(r, seg, Posting::Disposition, &q.dispositions, &mut bits)?;
+    and_any_of(
+        r,
+        seg,
+        Posting::Disposition,
+        &q.dispositions,
+        &mut bits,
+        defer.as_deref_mut().map(|d| (d, lo, hi)),
+    )?;
     for (kind, values) in lists {
         if bits.is_empty() {
             return Ok(Some(bits));
         }
-        and_any_of(r, seg, kind, values, &mut bits)?;
+        let defer = defer.as_deref_mut().map(|d| (d, lo, hi));
+        and_any_of(r, seg, kind, values, &mut bits, defer)?;
     }
     if !q.prompts_keys.is_empty() {
         bits &= prompt_matches(r, seg, &bits, &q.prompts_keys, counters)?;
@@ -361,33 +513,94 @@ fn prompt_matches(
 /// The page of a plan: `skip` matches left out, then at most `count`, in result order.
 pub(crate) fn page(
     r: &ReadTables,
-    plan: &Plan,
+    mut plan: Plan,
     skip: u64,
     count: u64,
     counters: &CounterCells,
 ) -> Result<Page, StoreError> {
+    if count == 0 {
+        return Ok(Page::default());
+    }
+    if plan.deferring() {
+        // Planned for a first page (`skip` is 0): test the deferred filters on the rows read,
+        // within a budget of row tests; past it, apply them whole and page as usual.
+        let want = usize::try_from(count).unwrap_or(usize::MAX);
+        let budget = Cell::new(
+            want.saturating_mul(DEFER_ROWS_PER_CALL)
+                .saturating_add(DEFER_ROWS_BASE),
+        );
+        let spent = Cell::new(false);
+        let rows = plan
+            .matches
+            .iter()
+            .map(|m| {
+                let (budget, spent) = (&budget, &spent);
+                m.bits
+                    .iter()
+                    .take_while(move |_| match budget.get().checked_sub(1) {
+                        Some(left) => {
+                            budget.set(left);
+                            true
+                        }
+                        None => {
+                            spent.set(true);
+                            false
+                        }
+                    })
+                    .filter(move |&row| m.deferred.passes(row))
+            })
+            .collect();
+        let page = merge(r, &plan, rows, want, counters)?;
+        if !spent.get() {
+            return Ok(page);
+        }
+        plan.settle();
+    }
     let total = plan.count();
-    if count == 0 || skip >= total {
+    if skip >= total {
         return Ok(Page::default());
     }
     let want = count.min(total - skip) as usize;
-    let mut out = Page::with_capacity(want);
-    if let [only] = &plan.matches[..] {
-        let Some(first) = u32::try_from(skip).ok().and_then(|s| only.bits.select(s)) else {
-            return Ok(out);
-        };
-        for row in only.bits.range(first..).take(want) {
-            r.with_record((only.seg, row), counters, |bytes| out.push_record(bytes))?;
+    // Cursors: for each segment, the rank of its first match on the page (with one segment,
+    // `skip` itself).
+    let starts = match plan.matches.len() {
+        1 => vec![skip],
+        _ => start_ranks(r, &plan, skip, counters)?,
+    };
+    let rows = plan
+        .matches
+        .iter()
+        .zip(starts)
+        .map(
+            |(m, start)| match u32::try_from(start).ok().and_then(|s| m.bits.select(s)) {
+                Some(first) => m.bits.range(first..),
+                None => m.bits.range(1..1),
+            },
+        )
+        .collect();
+    merge(r, &plan, rows, want, counters)
+}
+
+/// Reads up to `want` calls in result order from the rows of each segment of the plan (`rows`,
+/// one iterator per match, each in row order).
+fn merge(
+    r: &ReadTables,
+    plan: &Plan,
+    mut rows: Vec<impl Iterator<Item = u32>>,
+    want: usize,
+    counters: &CounterCells,
+) -> Result<Page, StoreError> {
+    let mut out = Page::with_capacity(want.min(plan.count() as usize));
+    if let ([only], [m]) = (&mut rows[..], &plan.matches[..]) {
+        for row in only.take(want) {
+            r.with_record((m.seg, row), counters, |bytes| out.push_record(bytes))?;
         }
         return Ok(out);
     }
-    // Cursors: for each segment, the rank of its first match on the page.
-    let starts = start_ranks(r, plan, skip, counters)?;
     // A k-way merge on (Date_Start, CallSid), holding the encoded record of the next call of
     // each segment (a buffer per segment, reused). A plan has few segments, so the next call is
     // found by comparing the heads in place.
     let mut heads: Vec<Vec<u8>> = vec![Vec::new(); plan.matches.len()];
-    let mut iters = Vec::with_capacity(plan.matches.len());
     let read_head = |head: &mut Vec<u8>, loc: (u32, u32)| {
         r.with_record(loc, counters, |bytes| {
             head.clear();
@@ -395,15 +608,10 @@ pub(crate) fn page(
             Ok(())
         })
     };
-    for ((m, start), head) in plan.matches.iter().zip(starts).zip(&mut heads) {
-        let mut it = match u32::try_from(start).ok().and_then(|s| m.bits.select(s)) {
-            Some(first) => m.bits.range(first..),
-            None => m.bits.range(1..1),
-        };
+    for ((m, it), head) in plan.matches.iter().zip(&mut rows).zip(&mut heads) {
         if let Some(row) = it.next() {
             read_head(head, (m.seg, row))?;
         }
-        iters.push(it);
     }
     while out.len() < want {
         let mut next: Option<(usize, (u32, &str))> = None;
@@ -420,7 +628,7 @@ pub(crate) fn page(
             break;
         };
         out.push_record(&heads[i])?;
-        match iters[i].next() {
+        match rows[i].next() {
             Some(row) => read_head(&mut heads[i], (plan.matches[i].seg, row))?,
             None => heads[i].clear(),
         }

@@ -166,10 +166,7 @@ where
 pub(crate) const BLOCK_BYTES: usize = 16 * 1024 - 64;
 
 /// The block that holds `loc`: its first row and its bytes, in place.
-pub(crate) fn block_at<T>(
-    calls: &T,
-    loc: Loc,
-) -> Result<(u32, AccessGuard<'_, &'static [u8]>), StoreError>
+fn block_at<T>(calls: &T, loc: Loc) -> Result<(u32, AccessGuard<'_, &'static [u8]>), StoreError>
 where
     T: ReadableTable<(u32, u32), &'static [u8]>,
 {
@@ -181,18 +178,6 @@ where
     };
     let (key, value) = entry?;
     Ok((key.value().1, value))
-}
-
-/// Finds the block that holds `loc`: copies its bytes into `buffer` (reusing its memory) and
-/// returns its first row.
-pub(crate) fn find_block<T>(calls: &T, loc: Loc, buffer: &mut Vec<u8>) -> Result<u32, StoreError>
-where
-    T: ReadableTable<(u32, u32), &'static [u8]>,
-{
-    let (first, bytes) = block_at(calls, loc)?;
-    buffer.clear();
-    buffer.extend_from_slice(bytes.value());
-    Ok(first)
 }
 
 /// The encoded record at `loc` in the bytes of its block (which starts at row `first`), with the

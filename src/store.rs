@@ -364,10 +364,14 @@ impl Store {
         let q = query.normalized()?;
         let txn = self.db.begin_read()?;
         let tables = ReadTables::open(&txn, &self.postings)?;
-        let plan = exec::plan(&tables, &q, &self.counters)?;
+        let purpose = match q.results_skip {
+            0 => exec::Purpose::FirstPage,
+            _ => exec::Purpose::Exact,
+        };
+        let plan = exec::plan(&tables, &q, purpose, &self.counters)?;
         Ok(exec::page(
             &tables,
-            &plan,
+            plan,
             u64::from(q.results_skip),
             u64::from(q.results_count),
             &self.counters,
@@ -379,7 +383,7 @@ impl Store {
         let q = query.normalized()?;
         let txn = self.db.begin_read()?;
         let tables = ReadTables::open(&txn, &self.postings)?;
-        Ok(exec::plan(&tables, &q, &self.counters)?.count())
+        Ok(exec::plan(&tables, &q, exec::Purpose::Exact, &self.counters)?.count())
     }
 
     /// Answers a typed request: one call (or 404 `NotFound`), or a page of calls.
