@@ -40,7 +40,14 @@ pub(crate) struct PostingCache {
 struct CacheInner {
     map: HashMap<(u32, u8, Box<str>), Option<Arc<RoaringBitmap>>>,
     bytes: usize,
+    /// (segment, account id, whether the end) → the first row of the account in the segment,
+    /// or the row after its last: the bounds of a query without dates. A segment's `dates`
+    /// entries never change, so like the postings these hold in every snapshot.
+    bounds: HashMap<(u32, u32, bool), u32>,
 }
+
+/// How many account bounds the cache holds before it empties them (16 bytes or so each).
+const BOUND_CACHE_ENTRIES: usize = 1 << 18;
 
 /// What the posting cache holds at most, in serialized bytes.
 pub(crate) const POSTING_CACHE_BYTES: usize = 64 << 20;
@@ -100,13 +107,17 @@ impl<'c> ReadTables<'c> {
             kind,
             Posting::Tombstone | Posting::UniqueAccountFlip | Posting::UniquePropertyFlip
         ) {
-            return Ok(read_posting(&self.postings, seg, kind, value)?.map(Arc::new));
+            return Ok(read_posting(&self.postings, seg, kind, value)?
+                .map(for_algebra)
+                .map(Arc::new));
         }
         let key = (seg, kind as u8, Box::<str>::from(value));
         if let Some(hit) = self.cache.lock().map.get(&key) {
             return Ok(hit.clone());
         }
-        let read = read_posting(&self.postings, seg, kind, value)?.map(Arc::new);
+        let read = read_posting(&self.postings, seg, kind, value)?
+            .map(for_algebra)
+            .map(Arc::new);
         let size = read.as_ref().map_or(0, |b| b.serialized_size()) + 64;
         let mut inner = self.cache.lock();
         if inner.bytes + size > self.cache.budget {
@@ -118,6 +129,27 @@ impl<'c> ReadTables<'c> {
             inner.map.insert(key, read.clone());
         }
         Ok(read)
+    }
+
+    /// The first row of segment `seg` at or after (`account`, `date`), as
+    /// [`row_lower_bound`]; the two bounds of a query without dates (the account's first row,
+    /// the row after its last) come from the cache when they can.
+    fn lower_bound(&self, seg: u32, rows: u32, account: u32, date: u64) -> Result<u32, StoreError> {
+        let key = match date {
+            0 => (seg, account, false),
+            d if d > u64::from(u32::MAX) => (seg, account, true),
+            _ => return row_lower_bound(&self.dates, seg, rows, account, date),
+        };
+        if let Some(&row) = self.cache.lock().bounds.get(&key) {
+            return Ok(row);
+        }
+        let row = row_lower_bound(&self.dates, seg, rows, account, date)?;
+        let mut inner = self.cache.lock();
+        if inner.bounds.len() >= BOUND_CACHE_ENTRIES {
+            inner.bounds.clear();
+        }
+        inner.bounds.insert(key, row);
+        Ok(row)
     }
 
     /// Reads and decodes the call at `loc`. A row of another block than the last one is
@@ -145,6 +177,17 @@ impl<'c> ReadTables<'c> {
         block.bytes.clear();
         Ok(call)
     }
+}
+
+/// A posting as queries use it: run containers turned into array or bitmap ones.
+///
+/// Writers store postings optimized, so a dense posting of a segment under 65,536 rows is
+/// usually runs. roaring ANDs runs with runs by inserting each overlap as a range, and runs with
+/// an array by a binary search per element; array and bitmap containers AND by merging or word
+/// by word, several times faster. Done once per posting read (the cache keeps the result).
+fn for_algebra(mut bits: RoaringBitmap) -> RoaringBitmap {
+    bits.remove_run_compression();
+    bits
 }
 
 /// The matches of a query in one segment.
@@ -204,20 +247,19 @@ fn empty_plan() -> Plan {
     }
 }
 
-/// Keeps the rows of `bits` in the OR of the postings of `values` (a filter not given keeps
-/// them all).
+/// Keeps the matches in the OR of the postings of `values` (a filter not given keeps them all).
 fn and_any_of(
     r: &ReadTables,
     seg: u32,
     kind: Posting,
     values: &[impl AsRef<str>],
-    bits: &mut RoaringBitmap,
+    matches: &mut Narrowing,
 ) -> Result<(), StoreError> {
     match values {
         [] => {}
         [one] => match r.posting(seg, kind, one.as_ref())? {
-            Some(posting) => *bits &= &*posting,
-            None => bits.clear(),
+            Some(posting) => matches.and(&posting),
+            None => matches.clear(),
         },
         many => {
             let mut any = RoaringBitmap::new();
@@ -226,10 +268,81 @@ fn and_any_of(
                     any |= &*posting;
                 }
             }
-            *bits &= any;
+            matches.and_owned(any);
         }
     }
     Ok(())
+}
+
+/// A segment's matches while [`match_segment`] narrows them: the account's rows `lo..hi` until
+/// the first posting is applied, then a bitmap.
+///
+/// The first AND copies the posting and cuts it to the range (a copy and two cuts per
+/// container), rather than building the range and intersecting it with the posting's whole
+/// containers: a segment of the live feed holds a small part of an account, and this keeps the
+/// work near the range's size.
+struct Narrowing {
+    lo: u32,
+    hi: u32,
+    bits: Option<RoaringBitmap>,
+}
+
+impl Narrowing {
+    fn new(lo: u32, hi: u32) -> Narrowing {
+        Narrowing { lo, hi, bits: None }
+    }
+
+    /// `posting` cut to `lo..hi`.
+    fn cut(&self, mut posting: RoaringBitmap) -> RoaringBitmap {
+        posting.remove_range(..self.lo);
+        posting.remove_range(self.hi..);
+        posting
+    }
+
+    fn and(&mut self, posting: &RoaringBitmap) {
+        match &mut self.bits {
+            Some(bits) => *bits &= posting,
+            None => self.bits = Some(self.cut(posting.clone())),
+        }
+    }
+
+    fn and_owned(&mut self, posting: RoaringBitmap) {
+        match &mut self.bits {
+            Some(bits) => *bits &= &posting,
+            None => self.bits = Some(self.cut(posting)),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.bits = Some(RoaringBitmap::new());
+    }
+
+    fn is_empty(&self) -> bool {
+        self.bits
+            .as_ref()
+            .map_or(self.lo >= self.hi, RoaringBitmap::is_empty)
+    }
+
+    /// The matches as a bitmap that later ANDs and AND NOTs work on.
+    fn bitmap_mut(&mut self) -> &mut RoaringBitmap {
+        let (lo, hi) = (self.lo, self.hi);
+        self.bits.get_or_insert_with(|| {
+            let mut bits = RoaringBitmap::new();
+            bits.insert_range(lo..hi);
+            // `insert_range` makes run containers, and roaring subtracts an array from runs
+            // one split at a time: array and bitmap containers work over the range once.
+            bits.remove_run_compression();
+            bits
+        })
+    }
+
+    fn into_bitmap(self) -> RoaringBitmap {
+        self.bits.unwrap_or_else(|| {
+            let mut bits = RoaringBitmap::new();
+            bits.insert_range(self.lo..self.hi);
+            bits
+        })
+    }
 }
 
 fn match_segment(
@@ -245,17 +358,16 @@ fn match_segment(
     if header.max_date < from || q.date_to.is_some_and(|to| header.min_date >= to) {
         return Ok(None);
     }
-    let lo = row_lower_bound(&r.dates, seg, header.rows, account, u64::from(from))?;
+    let lo = r.lower_bound(seg, header.rows, account, u64::from(from))?;
     let to = q.date_to.map_or(u64::from(u32::MAX) + 1, u64::from);
-    let hi = row_lower_bound(&r.dates, seg, header.rows, account, to)?;
+    let hi = r.lower_bound(seg, header.rows, account, to)?;
     if lo >= hi {
         return Ok(None);
     }
-    let mut bits = RoaringBitmap::new();
-    bits.insert_range(lo..hi);
+    let mut matches = Narrowing::new(lo, hi);
     if let Some(p) = property {
         match r.posting(seg, Posting::Property, p)? {
-            Some(posting) => bits &= &*posting,
+            Some(posting) => matches.and(&posting),
             None => return Ok(None),
         }
     }
@@ -269,18 +381,23 @@ fn match_segment(
         (Posting::Campaign, &q.attribution_campaign),
         (Posting::Content, &q.attribution_content),
     ];
-    and_any_of(r, seg, Posting::Disposition, &q.dispositions, &mut bits)?;
+    and_any_of(r, seg, Posting::Disposition, &q.dispositions, &mut matches)?;
     for (kind, values) in lists {
-        if bits.is_empty() {
-            return Ok(Some(bits));
+        if matches.is_empty() {
+            return Ok(Some(matches.into_bitmap()));
         }
-        and_any_of(r, seg, kind, values, &mut bits)?;
+        and_any_of(r, seg, kind, values, &mut matches)?;
     }
     if !q.prompts_keys.is_empty() {
-        bits &= prompt_matches(r, seg, &bits, &q.prompts_keys, counters)?;
+        let found = prompt_matches(r, seg, matches.bitmap_mut(), &q.prompts_keys, counters)?;
+        matches.and_owned(found);
     }
-    if let Some(dead) = r.posting(seg, Posting::Tombstone, "")? {
-        bits -= &*dead;
+    // Every tombstone takes a row off `live` (and merges leave none), so a segment whose rows
+    // are all live has no tombstone to read.
+    if header.live < header.rows {
+        if let Some(dead) = r.posting(seg, Posting::Tombstone, "")? {
+            *matches.bitmap_mut() -= &*dead;
+        }
     }
     if q.unique != UniqueFilter::All {
         let (base, flip) = match property {
@@ -301,19 +418,20 @@ fn match_segment(
         };
         if q.unique == UniqueFilter::Unique {
             match unique {
-                Some(unique) => bits &= unique,
-                None => bits.clear(),
+                Some(unique) => matches.and(unique),
+                None => matches.clear(),
             }
         } else {
+            let bits = matches.bitmap_mut();
             if let Some(unique) = unique {
-                bits -= unique;
+                *bits -= unique;
             }
             if let Some(anonymous) = r.posting(seg, Posting::Anonymous, "")? {
-                bits -= &*anonymous;
+                *bits -= &*anonymous;
             }
         }
     }
-    Ok(Some(bits))
+    Ok(Some(matches.into_bitmap()))
 }
 
 /// The rows of `candidates` whose IVR path starts with one of `paths`. A path within the indexed
@@ -448,7 +566,16 @@ fn start_ranks(
         plan.matches
             .iter()
             .map(|m| {
-                let row = row_lower_bound(&r.dates, m.seg, m.rows, plan.account, date)?;
+                // A segment wholly after or before `date` needs no seek: the live feed's
+                // segments are mostly disjoint in time, so most probes of the bisection are
+                // answered from the headers.
+                if date <= u64::from(m.dates.0) {
+                    return Ok(0);
+                }
+                if date > u64::from(m.dates.1) {
+                    return Ok(m.bits.len());
+                }
+                let row = r.lower_bound(m.seg, m.rows, plan.account, date)?;
                 Ok(m.bits.range_cardinality(..row))
             })
             .collect()
