@@ -38,7 +38,8 @@ pub(crate) struct PostingCache {
 
 #[derive(Default)]
 struct CacheInner {
-    map: HashMap<(u32, u8, Box<str>), Option<Arc<RoaringBitmap>>>,
+    /// (segment, kind) → value → posting: looked up by `&str`, so a hit allocates nothing.
+    map: HashMap<(u32, u8), HashMap<Box<str>, Option<Arc<RoaringBitmap>>>>,
     bytes: usize,
     /// (segment, account id, whether the end) → the first row of the account in the segment,
     /// or the row after its last: the bounds of a query without dates. A segment's `dates`
@@ -111,8 +112,8 @@ impl<'c> ReadTables<'c> {
                 .map(for_algebra)
                 .map(Arc::new));
         }
-        let key = (seg, kind as u8, Box::<str>::from(value));
-        if let Some(hit) = self.cache.lock().map.get(&key) {
+        let key = (seg, kind as u8);
+        if let Some(hit) = self.cache.lock().map.get(&key).and_then(|m| m.get(value)) {
             return Ok(hit.clone());
         }
         let read = read_posting(&self.postings, seg, kind, value)?
@@ -126,7 +127,11 @@ impl<'c> ReadTables<'c> {
         }
         if size <= self.cache.budget {
             inner.bytes += size;
-            inner.map.insert(key, read.clone());
+            inner
+                .map
+                .entry(key)
+                .or_default()
+                .insert(Box::from(value), read.clone());
         }
         Ok(read)
     }
@@ -214,30 +219,57 @@ impl Plan {
 
 /// Plans a normalized query: one match bitmap per segment.
 pub(crate) fn plan(r: &ReadTables, q: &Query, counters: &CounterCells) -> Result<Plan, StoreError> {
+    let mut matches = Vec::new();
+    let Some(account) = for_each_segment(r, q, counters, |seg, header, narrowed| {
+        let bits = narrowed.into_bitmap();
+        if !bits.is_empty() {
+            matches.push(SegmentMatch {
+                seg,
+                rows: header.rows,
+                dates: (header.min_date, header.max_date),
+                bits,
+            });
+        }
+    })?
+    else {
+        return Ok(empty_plan());
+    };
+    Ok(Plan { account, matches })
+}
+
+/// The number of matches of a normalized query, ignoring skip and count: as
+/// `plan(..).count()`, without building the bitmaps that only a page needs (a segment whose
+/// matches are its account rows in one posting is one `range_cardinality`).
+pub(crate) fn count(r: &ReadTables, q: &Query, counters: &CounterCells) -> Result<u64, StoreError> {
+    let mut total = 0;
+    for_each_segment(r, q, counters, |_, _, narrowed| total += narrowed.len())?;
+    Ok(total)
+}
+
+/// Narrows the matches of a query in every segment and hands them to `each`; returns the
+/// account id of the query's scope, or `None` when the scope is unknown (nothing matches).
+fn for_each_segment(
+    r: &ReadTables,
+    q: &Query,
+    counters: &CounterCells,
+    mut each: impl FnMut(u32, &SegmentHeader, Narrowing),
+) -> Result<Option<u32>, StoreError> {
     let (account_sid, property) = match &q.scope {
         Scope::Account(a) => (a.clone(), None),
         Scope::Property(p) => match r.properties.get(p.as_str())? {
             Some(g) => (g.value().0.to_string(), Some(p.as_str())),
-            None => return Ok(empty_plan()),
+            None => return Ok(None),
         },
     };
     let Some(account) = r.accounts.get(account_sid.as_str())?.map(|g| g.value().0) else {
-        return Ok(empty_plan());
+        return Ok(None);
     };
-    let mut matches = Vec::new();
     for (seg, header) in index::list_segments(&r.segments)? {
-        if let Some(bits) = match_segment(r, q, seg, &header, account, property, counters)? {
-            if !bits.is_empty() {
-                matches.push(SegmentMatch {
-                    seg,
-                    rows: header.rows,
-                    dates: (header.min_date, header.max_date),
-                    bits,
-                });
-            }
+        if let Some(narrowed) = match_segment(r, q, seg, &header, account, property, counters)? {
+            each(seg, &header, narrowed);
         }
     }
-    Ok(Plan { account, matches })
+    Ok(Some(account))
 }
 
 fn empty_plan() -> Plan {
@@ -274,42 +306,53 @@ fn and_any_of(
     Ok(())
 }
 
-/// A segment's matches while [`match_segment`] narrows them: the account's rows `lo..hi` until
-/// the first posting is applied, then a bitmap.
+/// A segment's matches while [`match_segment`] narrows them: the account's rows `lo..hi`,
+/// then those rows of one posting (not yet copied), then a bitmap of their own.
 ///
-/// The first AND copies the posting and cuts it to the range (a copy and two cuts per
-/// container), rather than building the range and intersecting it with the posting's whole
-/// containers: a segment of the live feed holds a small part of an account, and this keeps the
-/// work near the range's size.
+/// The first posting is kept by reference: a count of one posting's rows in the range is a
+/// `range_cardinality`, with nothing copied. A second AND, or a page, copies it and cuts the
+/// copy to the range (a copy and two cuts per container) rather than building the range and
+/// intersecting it with the posting's whole containers: a segment of the live feed holds a
+/// small part of an account, and this keeps the work near the range's size.
 struct Narrowing {
     lo: u32,
     hi: u32,
+    /// The first posting ANDed, while `bits` is `None`.
+    first: Option<Arc<RoaringBitmap>>,
+    /// Exactly the matching rows, once they had to be built.
     bits: Option<RoaringBitmap>,
+}
+
+/// `posting` cut to `lo..hi`.
+fn cut(mut posting: RoaringBitmap, lo: u32, hi: u32) -> RoaringBitmap {
+    posting.remove_range(..lo);
+    posting.remove_range(hi..);
+    posting
 }
 
 impl Narrowing {
     fn new(lo: u32, hi: u32) -> Narrowing {
-        Narrowing { lo, hi, bits: None }
+        Narrowing {
+            lo,
+            hi,
+            first: None,
+            bits: None,
+        }
     }
 
-    /// `posting` cut to `lo..hi`.
-    fn cut(&self, mut posting: RoaringBitmap) -> RoaringBitmap {
-        posting.remove_range(..self.lo);
-        posting.remove_range(self.hi..);
-        posting
-    }
-
-    fn and(&mut self, posting: &RoaringBitmap) {
-        match &mut self.bits {
-            Some(bits) => *bits &= posting,
-            None => self.bits = Some(self.cut(posting.clone())),
+    fn and(&mut self, posting: &Arc<RoaringBitmap>) {
+        if self.bits.is_none() && self.first.is_none() {
+            self.first = Some(Arc::clone(posting));
+        } else {
+            *self.bitmap_mut() &= &**posting;
         }
     }
 
     fn and_owned(&mut self, posting: RoaringBitmap) {
-        match &mut self.bits {
-            Some(bits) => *bits &= &posting,
-            None => self.bits = Some(self.cut(posting)),
+        if self.bits.is_none() && self.first.is_none() {
+            self.bits = Some(cut(posting, self.lo, self.hi));
+        } else {
+            *self.bitmap_mut() &= &posting;
         }
     }
 
@@ -318,30 +361,45 @@ impl Narrowing {
     }
 
     fn is_empty(&self) -> bool {
-        self.bits
-            .as_ref()
-            .map_or(self.lo >= self.hi, RoaringBitmap::is_empty)
+        self.len() == 0
+    }
+
+    /// How many rows match.
+    fn len(&self) -> u64 {
+        match (&self.bits, &self.first) {
+            (Some(bits), _) => bits.len(),
+            (None, Some(first)) => first.range_cardinality(self.lo..self.hi),
+            (None, None) => u64::from(self.hi.saturating_sub(self.lo)),
+        }
     }
 
     /// The matches as a bitmap that later ANDs and AND NOTs work on.
     fn bitmap_mut(&mut self) -> &mut RoaringBitmap {
         let (lo, hi) = (self.lo, self.hi);
-        self.bits.get_or_insert_with(|| {
-            let mut bits = RoaringBitmap::new();
-            bits.insert_range(lo..hi);
-            // `insert_range` makes run containers, and roaring subtracts an array from runs
-            // one split at a time: array and bitmap containers work over the range once.
-            bits.remove_run_compression();
-            bits
+        let first = &mut self.first;
+        self.bits.get_or_insert_with(|| match first.take() {
+            Some(posting) => cut((*posting).clone(), lo, hi),
+            None => {
+                let mut bits = RoaringBitmap::new();
+                bits.insert_range(lo..hi);
+                // `insert_range` makes run containers, and roaring subtracts an array from runs
+                // one split at a time: array and bitmap containers work over the range once.
+                bits.remove_run_compression();
+                bits
+            }
         })
     }
 
     fn into_bitmap(self) -> RoaringBitmap {
-        self.bits.unwrap_or_else(|| {
-            let mut bits = RoaringBitmap::new();
-            bits.insert_range(self.lo..self.hi);
-            bits
-        })
+        match (self.bits, self.first) {
+            (Some(bits), _) => bits,
+            (None, Some(first)) => cut((*first).clone(), self.lo, self.hi),
+            (None, None) => {
+                let mut bits = RoaringBitmap::new();
+                bits.insert_range(self.lo..self.hi);
+                bits
+            }
+        }
     }
 }
 
@@ -353,7 +411,7 @@ fn match_segment(
     account: u32,
     property: Option<&str>,
     counters: &CounterCells,
-) -> Result<Option<RoaringBitmap>, StoreError> {
+) -> Result<Option<Narrowing>, StoreError> {
     let from = q.date_from.unwrap_or(0);
     if header.max_date < from || q.date_to.is_some_and(|to| header.min_date >= to) {
         return Ok(None);
@@ -384,7 +442,7 @@ fn match_segment(
     and_any_of(r, seg, Posting::Disposition, &q.dispositions, &mut matches)?;
     for (kind, values) in lists {
         if matches.is_empty() {
-            return Ok(Some(matches.into_bitmap()));
+            return Ok(Some(matches));
         }
         and_any_of(r, seg, kind, values, &mut matches)?;
     }
@@ -407,31 +465,27 @@ fn match_segment(
         // The rows first of their caller now: the segment's flags XOR the flips since.
         let base = r.posting(seg, base, "")?;
         let flip = r.posting(seg, flip, "")?;
-        let flipped;
-        let unique: Option<&RoaringBitmap> = match (&base, &flip) {
-            (Some(b), Some(f)) => {
-                flipped = &**b ^ &**f;
-                Some(&flipped)
-            }
-            (Some(only), None) | (None, Some(only)) => Some(&**only),
+        let unique: Option<Arc<RoaringBitmap>> = match (&base, &flip) {
+            (Some(b), Some(f)) => Some(Arc::new(&**b ^ &**f)),
+            (Some(only), None) | (None, Some(only)) => Some(Arc::clone(only)),
             (None, None) => None,
         };
         if q.unique == UniqueFilter::Unique {
-            match unique {
+            match &unique {
                 Some(unique) => matches.and(unique),
                 None => matches.clear(),
             }
         } else {
             let bits = matches.bitmap_mut();
-            if let Some(unique) = unique {
-                *bits -= unique;
+            if let Some(unique) = &unique {
+                *bits -= &**unique;
             }
             if let Some(anonymous) = r.posting(seg, Posting::Anonymous, "")? {
                 *bits -= &*anonymous;
             }
         }
     }
-    Ok(Some(matches.into_bitmap()))
+    Ok(Some(matches))
 }
 
 /// The rows of `candidates` whose IVR path starts with one of `paths`. A path within the indexed
