@@ -36,10 +36,13 @@ pub(crate) struct PostingCache {
     budget: usize,
 }
 
+/// The cached postings of one (segment, kind), by value (`None`: no such posting).
+type PostingsByValue = HashMap<Box<str>, Option<Arc<RoaringBitmap>>>;
+
 #[derive(Default)]
 struct CacheInner {
     /// (segment, kind) → value → posting: looked up by `&str`, so a hit allocates nothing.
-    map: HashMap<(u32, u8), HashMap<Box<str>, Option<Arc<RoaringBitmap>>>>,
+    map: HashMap<(u32, u8), PostingsByValue>,
     bytes: usize,
     /// (segment, account id, whether the end) → the first row of the account in the segment,
     /// or the row after its last: the bounds of a query without dates. A segment's `dates`
