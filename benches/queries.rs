@@ -30,6 +30,12 @@ use support::{
 
 const PROBE_ENV: &str = "CALLSTORE_BENCH_PROBE";
 
+/// `CALLSTORE_BENCH_SQLITE=reuse` measures callstore only and keeps SQLite's figures (criterion's
+/// medians and the RSS probe) from the last full run on the same data, which the side file then
+/// names: at 10M, SQLite's counts take seconds each and its side of the suite about half an
+/// hour, while SQLite's code and data do not change between runs.
+const SQLITE_ENV: &str = "CALLSTORE_BENCH_SQLITE";
+
 /// The suite pages also measured as owned calls (`q-<size>-<request>-owned`).
 const OWNED: [&str; 3] = ["account_page", "three_filters", "to_list_20"];
 
@@ -54,6 +60,16 @@ fn main() {
         suite.len()
     );
 
+    let reuse_sqlite = std::env::var(SQLITE_ENV).is_ok_and(|v| v.trim() == "reuse");
+    let side_file = data.dir.join("queries.json");
+    let previous = support::read_json(&side_file);
+    let sqlite_run = match (&previous, reuse_sqlite) {
+        (Some(p), true) => p.get("sqlite_run").cloned().unwrap_or_else(|| {
+            json!({"measured_at": p["measured_at"], "commit": p["commit"]})
+        }),
+        (None, true) => panic!("{SQLITE_ENV}=reuse needs an earlier full run of this size"),
+        (_, false) => json!({"measured_at": support::unix_now(), "commit": support::git_commit()}),
+    };
     let mut criterion = Criterion::default()
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1))
@@ -64,9 +80,11 @@ fn main() {
         group.bench_function("callstore", |b| {
             b.iter(|| black_box(visit_callstore(&store, r)))
         });
-        group.bench_function("sqlite", |b| {
-            b.iter(|| black_box(visit_sqlite(&conn, &r.sql)))
-        });
+        if !reuse_sqlite {
+            group.bench_function("sqlite", |b| {
+                b.iter(|| black_box(visit_sqlite(&conn, &r.sql)))
+            });
+        }
         group.finish();
     }
     // A few pages again as owned calls on both sides (a `String` per field), for scale.
@@ -79,9 +97,11 @@ fn main() {
         group.bench_function("callstore", |b| {
             b.iter(|| black_box(run_callstore(&store, r)))
         });
-        group.bench_function("sqlite", |b| {
-            b.iter(|| black_box(run_sqlite(&conn, &r.sql)))
-        });
+        if !reuse_sqlite {
+            group.bench_function("sqlite", |b| {
+                b.iter(|| black_box(run_sqlite(&conn, &r.sql)))
+            });
+        }
         group.finish();
     }
     criterion.final_summary();
@@ -106,7 +126,10 @@ fn main() {
         String::from_utf8_lossy(&out.stdout).trim().parse().ok()
     };
     let callstore_peak = probe_rss("callstore");
-    let sqlite_peak = probe_rss("sqlite");
+    let sqlite_peak = match (&previous, reuse_sqlite) {
+        (Some(p), true) => p["peak_rss_bytes"]["sqlite_suite"].as_u64(),
+        _ => probe_rss("sqlite"),
+    };
     let requests: Vec<_> = suite
         .iter()
         .zip(&rows)
@@ -129,6 +152,7 @@ fn main() {
         "calls": calls,
         "label": label,
         "owned": owned,
+        "sqlite_run": sqlite_run,
         "measured_at": support::unix_now(),
         "commit": support::git_commit(),
         "requests": requests,
@@ -138,7 +162,7 @@ fn main() {
             "bench_process": bench_process_peak,
         },
     });
-    support::write_json(&data.dir.join("queries.json"), &report);
+    support::write_json(&side_file, &report);
     eprintln!(
         "queries: peak RSS callstore {:?} B, SQLite {:?} B, bench process {:?} B",
         callstore_peak, sqlite_peak, bench_process_peak

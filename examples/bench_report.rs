@@ -286,6 +286,7 @@ fn render(manifest: &Path, criterion: &Path, sizes: &[Size]) -> String {
          cargo bench --bench ingest                           # 1M calls (live feed: 200k)\n\
          CALLSTORE_BENCH_10M=1 cargo bench --bench queries    # 10M calls\n\
          CALLSTORE_BENCH_10M=1 cargo bench --bench ingest\n\
+         CALLSTORE_BENCH_SQLITE=reuse cargo bench --bench queries  # callstore only, keeping SQLite's last figures\n\
          cargo run --release --example bench_report           # writes this file\n\
          ```\n\n\
          `CALLSTORE_BENCH_CALLS=N` runs any size (quick runs). Data: the project's generator, \
@@ -334,6 +335,16 @@ fn render_size(w: &mut String, criterion: &Path, size: &Size) {
             date(queries["measured_at"].as_u64()),
             at_commit(queries)
         );
+        let sqlite_run = &queries["sqlite_run"];
+        if sqlite_run.is_object() && sqlite_run["measured_at"] != queries["measured_at"] {
+            let _ = writeln!(
+                w,
+                "SQLite's medians and RSS are from the full run of {}{} on the same data \
+                 (`CALLSTORE_BENCH_SQLITE=reuse` measured callstore only).\n",
+                date(sqlite_run["measured_at"].as_u64()),
+                at_commit(sqlite_run)
+            );
+        }
         let _ = writeln!(
             w,
             "| request | kind | rows | callstore | SQLite | SQLite / callstore |"

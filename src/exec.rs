@@ -47,11 +47,22 @@ pub(crate) struct PostingCache {
     budget: usize,
 }
 
+/// The cached postings of one (segment, kind), by value (`None`: no such posting).
+type PostingsByValue = HashMap<Box<str>, Option<Arc<RoaringBitmap>>>;
+
 #[derive(Default)]
 struct CacheInner {
-    map: HashMap<(u32, u8, Box<str>), Option<Arc<RoaringBitmap>>>,
+    /// (segment, kind) → value → posting: looked up by `&str`, so a hit allocates nothing.
+    map: HashMap<(u32, u8), PostingsByValue>,
     bytes: usize,
+    /// (segment, account id, whether the end) → the first row of the account in the segment,
+    /// or the row after its last: the bounds of a query without dates. A segment's `dates`
+    /// entries never change, so like the postings these hold in every snapshot.
+    bounds: HashMap<(u32, u32, bool), u32>,
 }
+
+/// How many account bounds the cache holds before it empties them (16 bytes or so each).
+const BOUND_CACHE_ENTRIES: usize = 1 << 18;
 
 /// What the posting cache holds at most, in serialized bytes.
 pub(crate) const POSTING_CACHE_BYTES: usize = 64 << 20;
@@ -81,6 +92,7 @@ pub(crate) struct ReadTables<'c> {
     /// The last block of records read in each segment: a page's neighbouring rows share blocks,
     /// and a merge reads several segments in turn.
     blocks: RefCell<Vec<CachedBlock>>,
+
     cache: &'c PostingCache,
 }
 
@@ -112,13 +124,17 @@ impl<'c> ReadTables<'c> {
             kind,
             Posting::Tombstone | Posting::UniqueAccountFlip | Posting::UniquePropertyFlip
         ) {
-            return Ok(read_posting(&self.postings, seg, kind, value)?.map(Arc::new));
+            return Ok(read_posting(&self.postings, seg, kind, value)?
+                .map(for_algebra)
+                .map(Arc::new));
         }
-        let key = (seg, kind as u8, Box::<str>::from(value));
-        if let Some(hit) = self.cache.lock().map.get(&key) {
+        let key = (seg, kind as u8);
+        if let Some(hit) = self.cache.lock().map.get(&key).and_then(|m| m.get(value)) {
             return Ok(hit.clone());
         }
-        let read = read_posting(&self.postings, seg, kind, value)?.map(Arc::new);
+        let read = read_posting(&self.postings, seg, kind, value)?
+            .map(for_algebra)
+            .map(Arc::new);
         let size = read.as_ref().map_or(0, |b| b.serialized_size()) + 64;
         let mut inner = self.cache.lock();
         if inner.bytes + size > self.cache.budget {
@@ -127,9 +143,34 @@ impl<'c> ReadTables<'c> {
         }
         if size <= self.cache.budget {
             inner.bytes += size;
-            inner.map.insert(key, read.clone());
+            inner
+                .map
+                .entry(key)
+                .or_default()
+                .insert(Box::from(value), read.clone());
         }
         Ok(read)
+    }
+
+    /// The first row of segment `seg` at or after (`account`, `date`), as
+    /// [`row_lower_bound`]; the two bounds of a query without dates (the account's first row,
+    /// the row after its last) come from the cache when they can.
+    fn lower_bound(&self, seg: u32, rows: u32, account: u32, date: u64) -> Result<u32, StoreError> {
+        let key = match date {
+            0 => (seg, account, false),
+            d if d > u64::from(u32::MAX) => (seg, account, true),
+            _ => return row_lower_bound(&self.dates, seg, rows, account, date),
+        };
+        if let Some(&row) = self.cache.lock().bounds.get(&key) {
+            return Ok(row);
+        }
+        let row = row_lower_bound(&self.dates, seg, rows, account, date)?;
+        let mut inner = self.cache.lock();
+        if inner.bounds.len() >= BOUND_CACHE_ENTRIES {
+            inner.bounds.clear();
+        }
+        inner.bounds.insert(key, row);
+        Ok(row)
     }
 
     /// Runs `f` on the encoded record at `loc`, in place. A page reads rows in order, so the
@@ -201,6 +242,17 @@ impl<'c> ReadTables<'c> {
         block.after = None;
         Ok(())
     }
+}
+
+/// A posting as queries use it: run containers turned into array or bitmap ones.
+///
+/// Writers store postings optimized, so a dense posting of a segment under 65,536 rows is
+/// usually runs. roaring ANDs runs with runs by inserting each overlap as a range, and runs with
+/// an array by a binary search per element; array and bitmap containers AND by merging or word
+/// by word, several times faster. Done once per posting read (the cache keeps the result).
+fn for_algebra(mut bits: RoaringBitmap) -> RoaringBitmap {
+    bits.remove_run_compression();
+    bits
 }
 
 /// The matches of a query in one segment.
@@ -306,21 +358,11 @@ pub(crate) fn plan(
     purpose: Purpose,
     counters: &CounterCells,
 ) -> Result<Plan, StoreError> {
-    let (account_sid, property) = match &q.scope {
-        Scope::Account(a) => (a.clone(), None),
-        Scope::Property(p) => match r.properties.get(p.as_str())? {
-            Some(g) => (g.value().0.to_string(), Some(p.as_str())),
-            None => return Ok(empty_plan()),
-        },
-    };
-    let Some(account) = r.accounts.get(account_sid.as_str())?.map(|g| g.value().0) else {
-        return Ok(empty_plan());
-    };
     let mut matches = Vec::new();
-    for (seg, header) in index::list_segments(&r.segments)? {
-        let mut deferred = Deferred::new();
-        let defer = (purpose == Purpose::FirstPage).then_some(&mut deferred);
-        if let Some(bits) = match_segment(r, q, seg, &header, account, property, defer, counters)? {
+    let defer = purpose == Purpose::FirstPage;
+    let Some(account) =
+        for_each_segment(r, q, defer, counters, |seg, header, narrowed, deferred| {
+            let bits = narrowed.into_bitmap();
             if !bits.is_empty() {
                 matches.push(SegmentMatch {
                     seg,
@@ -330,9 +372,54 @@ pub(crate) fn plan(
                     deferred,
                 });
             }
+        })?
+    else {
+        return Ok(empty_plan());
+    };
+    Ok(Plan { account, matches })
+}
+
+/// The number of matches of a normalized query, ignoring skip and count: as
+/// `plan(..).count()`, without building the bitmaps that only a page needs (a segment whose
+/// matches are its account rows in one posting is one `range_cardinality`).
+pub(crate) fn count(r: &ReadTables, q: &Query, counters: &CounterCells) -> Result<u64, StoreError> {
+    let mut total = 0;
+    for_each_segment(r, q, false, counters, |_, _, narrowed, _| {
+        total += narrowed.len()
+    })?;
+    Ok(total)
+}
+
+/// Narrows the matches of a query in every segment and hands them to `each`, with the filters
+/// deferred to the rows a first page reads when `defer` allows it (see [`Deferred`]); returns
+/// the account id of the query's scope, or `None` when the scope is unknown (nothing matches).
+fn for_each_segment(
+    r: &ReadTables,
+    q: &Query,
+    defer: bool,
+    counters: &CounterCells,
+    mut each: impl FnMut(u32, &SegmentHeader, Narrowing, Deferred),
+) -> Result<Option<u32>, StoreError> {
+    let (account_sid, property) = match &q.scope {
+        Scope::Account(a) => (a.clone(), None),
+        Scope::Property(p) => match r.properties.get(p.as_str())? {
+            Some(g) => (g.value().0.to_string(), Some(p.as_str())),
+            None => return Ok(None),
+        },
+    };
+    let Some(account) = r.accounts.get(account_sid.as_str())?.map(|g| g.value().0) else {
+        return Ok(None);
+    };
+    for (seg, header) in index::list_segments(&r.segments)? {
+        let mut deferred = Deferred::new();
+        let slot = defer.then_some(&mut deferred);
+        if let Some(narrowed) =
+            match_segment(r, q, seg, &header, account, property, slot, counters)?
+        {
+            each(seg, &header, narrowed, deferred);
         }
     }
-    Ok(Plan { account, matches })
+    Ok(Some(account))
 }
 
 fn empty_plan() -> Plan {
@@ -342,16 +429,16 @@ fn empty_plan() -> Plan {
     }
 }
 
-/// Keeps the rows of `bits` in the OR of the postings of `values` (a filter not given keeps
-/// them all), or, when `defer` is given and the filter keeps enough of the rows `lo..hi`, leaves
-/// `bits` as it is and adds the filter to `defer`.
+/// Keeps the matches in the OR of the postings of `values` (a filter not given keeps them
+/// all), or, when `defer` is given and the filter keeps enough of the rows `lo..hi`, leaves the
+/// matches as they are and adds the filter to `defer`.
 fn and_any_of(
     r: &ReadTables,
     seg: u32,
     kind: Posting,
     values: &[impl AsRef<str>],
-    bits: &mut RoaringBitmap,
-    defer: Option<(&mut Deferred, u32, u32)>,
+    matches: &mut Narrowing,
+    defer: Option<&mut Deferred>,
 ) -> Result<(), StoreError> {
     if values.is_empty() {
         return Ok(());
@@ -360,8 +447,9 @@ fn and_any_of(
     for v in values {
         postings.extend(r.posting(seg, kind, v.as_ref())?);
     }
-    if let Some((deferred, lo, hi)) = defer {
+    if let Some(deferred) = defer {
         // The share of the scope's rows the filter keeps (values' postings are disjoint).
+        let (lo, hi) = (matches.lo, matches.hi);
         let kept: u64 = postings.iter().map(|p| p.range_cardinality(lo..hi)).sum();
         let share = deferred.share * kept as f64 / f64::from(hi - lo).max(1.0);
         if share >= DEFER_MIN_SHARE {
@@ -371,11 +459,108 @@ fn and_any_of(
         }
     }
     match &postings[..] {
-        [] => bits.clear(),
-        [one] => *bits &= &**one,
-        _ => *bits &= union(&postings),
+        [] => matches.clear(),
+        [one] => matches.and(one),
+        _ => matches.and_owned(union(&postings)),
     }
     Ok(())
+}
+
+/// A segment's matches while [`match_segment`] narrows them: the account's rows `lo..hi`,
+/// then those rows of one posting (not yet copied), then a bitmap of their own.
+///
+/// The first posting is kept by reference: a count of one posting's rows in the range is a
+/// `range_cardinality`, with nothing copied. A second AND, or a page, copies it and cuts the
+/// copy to the range (a copy and two cuts per container) rather than building the range and
+/// intersecting it with the posting's whole containers: a segment of the live feed holds a
+/// small part of an account, and this keeps the work near the range's size.
+struct Narrowing {
+    lo: u32,
+    hi: u32,
+    /// The first posting ANDed, while `bits` is `None`.
+    first: Option<Arc<RoaringBitmap>>,
+    /// Exactly the matching rows, once they had to be built.
+    bits: Option<RoaringBitmap>,
+}
+
+/// `posting` cut to `lo..hi`.
+fn cut(mut posting: RoaringBitmap, lo: u32, hi: u32) -> RoaringBitmap {
+    posting.remove_range(..lo);
+    posting.remove_range(hi..);
+    posting
+}
+
+impl Narrowing {
+    fn new(lo: u32, hi: u32) -> Narrowing {
+        Narrowing {
+            lo,
+            hi,
+            first: None,
+            bits: None,
+        }
+    }
+
+    fn and(&mut self, posting: &Arc<RoaringBitmap>) {
+        if self.bits.is_none() && self.first.is_none() {
+            self.first = Some(Arc::clone(posting));
+        } else {
+            *self.bitmap_mut() &= &**posting;
+        }
+    }
+
+    fn and_owned(&mut self, posting: RoaringBitmap) {
+        if self.bits.is_none() && self.first.is_none() {
+            self.bits = Some(cut(posting, self.lo, self.hi));
+        } else {
+            *self.bitmap_mut() &= &posting;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.bits = Some(RoaringBitmap::new());
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many rows match.
+    fn len(&self) -> u64 {
+        match (&self.bits, &self.first) {
+            (Some(bits), _) => bits.len(),
+            (None, Some(first)) => first.range_cardinality(self.lo..self.hi),
+            (None, None) => u64::from(self.hi.saturating_sub(self.lo)),
+        }
+    }
+
+    /// The matches as a bitmap that later ANDs and AND NOTs work on.
+    fn bitmap_mut(&mut self) -> &mut RoaringBitmap {
+        let (lo, hi) = (self.lo, self.hi);
+        let first = &mut self.first;
+        self.bits.get_or_insert_with(|| match first.take() {
+            Some(posting) => cut((*posting).clone(), lo, hi),
+            None => {
+                let mut bits = RoaringBitmap::new();
+                bits.insert_range(lo..hi);
+                // `insert_range` makes run containers, and roaring subtracts an array from runs
+                // one split at a time: array and bitmap containers work over the range once.
+                bits.remove_run_compression();
+                bits
+            }
+        })
+    }
+
+    fn into_bitmap(self) -> RoaringBitmap {
+        match (self.bits, self.first) {
+            (Some(bits), _) => bits,
+            (None, Some(first)) => cut((*first).clone(), self.lo, self.hi),
+            (None, None) => {
+                let mut bits = RoaringBitmap::new();
+                bits.insert_range(self.lo..self.hi);
+                bits
+            }
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -388,22 +573,21 @@ fn match_segment(
     property: Option<&str>,
     mut defer: Option<&mut Deferred>,
     counters: &CounterCells,
-) -> Result<Option<RoaringBitmap>, StoreError> {
+) -> Result<Option<Narrowing>, StoreError> {
     let from = q.date_from.unwrap_or(0);
     if header.max_date < from || q.date_to.is_some_and(|to| header.min_date >= to) {
         return Ok(None);
     }
-    let lo = row_lower_bound(&r.dates, seg, header.rows, account, u64::from(from))?;
+    let lo = r.lower_bound(seg, header.rows, account, u64::from(from))?;
     let to = q.date_to.map_or(u64::from(u32::MAX) + 1, u64::from);
-    let hi = row_lower_bound(&r.dates, seg, header.rows, account, to)?;
+    let hi = r.lower_bound(seg, header.rows, account, to)?;
     if lo >= hi {
         return Ok(None);
     }
-    let mut bits = RoaringBitmap::new();
-    bits.insert_range(lo..hi);
+    let mut matches = Narrowing::new(lo, hi);
     if let Some(p) = property {
         match r.posting(seg, Posting::Property, p)? {
-            Some(posting) => bits &= &*posting,
+            Some(posting) => matches.and(&posting),
             None => return Ok(None),
         }
     }
@@ -417,26 +601,32 @@ fn match_segment(
         (Posting::Campaign, &q.attribution_campaign),
         (Posting::Content, &q.attribution_content),
     ];
+    let disposition = &q.dispositions;
+    let defer_it = defer.as_deref_mut();
     and_any_of(
         r,
         seg,
         Posting::Disposition,
-        &q.dispositions,
-        &mut bits,
-        defer.as_deref_mut().map(|d| (d, lo, hi)),
+        disposition,
+        &mut matches,
+        defer_it,
     )?;
     for (kind, values) in lists {
-        if bits.is_empty() {
-            return Ok(Some(bits));
+        if matches.is_empty() {
+            return Ok(Some(matches));
         }
-        let defer = defer.as_deref_mut().map(|d| (d, lo, hi));
-        and_any_of(r, seg, kind, values, &mut bits, defer)?;
+        and_any_of(r, seg, kind, values, &mut matches, defer.as_deref_mut())?;
     }
     if !q.prompts_keys.is_empty() {
-        bits &= prompt_matches(r, seg, &bits, &q.prompts_keys, counters)?;
+        let found = prompt_matches(r, seg, matches.bitmap_mut(), &q.prompts_keys, counters)?;
+        matches.and_owned(found);
     }
-    if let Some(dead) = r.posting(seg, Posting::Tombstone, "")? {
-        bits -= &*dead;
+    // Every tombstone takes a row off `live` (and merges leave none), so a segment whose rows
+    // are all live has no tombstone to read.
+    if header.live < header.rows {
+        if let Some(dead) = r.posting(seg, Posting::Tombstone, "")? {
+            *matches.bitmap_mut() -= &*dead;
+        }
     }
     if q.unique != UniqueFilter::All {
         let (base, flip) = match property {
@@ -446,30 +636,27 @@ fn match_segment(
         // The rows first of their caller now: the segment's flags XOR the flips since.
         let base = r.posting(seg, base, "")?;
         let flip = r.posting(seg, flip, "")?;
-        let flipped;
-        let unique: Option<&RoaringBitmap> = match (&base, &flip) {
-            (Some(b), Some(f)) => {
-                flipped = &**b ^ &**f;
-                Some(&flipped)
-            }
-            (Some(only), None) | (None, Some(only)) => Some(&**only),
+        let unique: Option<Arc<RoaringBitmap>> = match (&base, &flip) {
+            (Some(b), Some(f)) => Some(Arc::new(&**b ^ &**f)),
+            (Some(only), None) | (None, Some(only)) => Some(Arc::clone(only)),
             (None, None) => None,
         };
         if q.unique == UniqueFilter::Unique {
-            match unique {
-                Some(unique) => bits &= unique,
-                None => bits.clear(),
+            match &unique {
+                Some(unique) => matches.and(unique),
+                None => matches.clear(),
             }
         } else {
-            if let Some(unique) = unique {
-                bits -= unique;
+            let bits = matches.bitmap_mut();
+            if let Some(unique) = &unique {
+                *bits -= &**unique;
             }
             if let Some(anonymous) = r.posting(seg, Posting::Anonymous, "")? {
-                bits -= &*anonymous;
+                *bits -= &*anonymous;
             }
         }
     }
-    Ok(Some(bits))
+    Ok(Some(matches))
 }
 
 /// The rows of `candidates` whose IVR path starts with one of `paths`. A path within the indexed
@@ -650,7 +837,16 @@ fn start_ranks(
         plan.matches
             .iter()
             .map(|m| {
-                let row = row_lower_bound(&r.dates, m.seg, m.rows, plan.account, date)?;
+                // A segment wholly after or before `date` needs no seek: the live feed's
+                // segments are mostly disjoint in time, so most probes of the bisection are
+                // answered from the headers.
+                if date <= u64::from(m.dates.0) {
+                    return Ok(0);
+                }
+                if date > u64::from(m.dates.1) {
+                    return Ok(m.bits.len());
+                }
+                let row = r.lower_bound(m.seg, m.rows, plan.account, date)?;
                 Ok(m.bits.range_cardinality(..row))
             })
             .collect()

@@ -357,7 +357,7 @@ pub(crate) fn apply(
         }
     }
     // 2. A property belongs to one account while it has calls.
-    check_bindings(t, &batch.upserts, &removed)?;
+    let stored_properties = check_bindings(t, &batch.upserts, &removed)?;
     // 3. Every `callers` entry the batch removes or adds, sorted by key (removals before
     //    additions of the same key), so that each group is one run of entries and B-tree
     //    updates go in key order.
@@ -424,7 +424,7 @@ pub(crate) fn apply(
             t.callers.remove(key.as_slice())?;
         }
     }
-    let account_ids = counts.apply(t)?;
+    let account_ids = counts.apply(t, &stored_properties)?;
     let mut rows: Vec<(u32, &Call)> = Vec::with_capacity(batch.upserts.len());
     for call in &batch.upserts {
         let account = account_ids.get(&call.account_sid).copied().ok_or_else(|| {
@@ -533,22 +533,35 @@ pub(crate) fn apply(
     })
 }
 
-fn check_bindings(
+/// A property's stored (AccountSid, call count), as [`check_bindings`] read it before the batch.
+type StoredProperties<'a> = HashMap<&'a str, Option<(String, u64)>>;
+
+/// Checks that every property of the batch stays in one account; returns what it read of the
+/// batch's properties, so that the counts are updated without reading them again.
+fn check_bindings<'a>(
     t: &WriteTables<'_>,
-    upserts: &[Call],
+    upserts: &'a [Call],
     removed: &[(Loc, Call)],
-) -> Result<(), StoreError> {
+) -> Result<StoredProperties<'a>, StoreError> {
     let mut leaving: HashMap<&str, u64> = HashMap::new();
     for (_, call) in removed {
         *leaving.entry(call.property_sid.as_str()).or_default() += 1;
     }
     let mut in_batch: HashMap<&str, &str> = HashMap::new();
+    let mut stored_properties = StoredProperties::with_capacity(upserts.len());
     for call in upserts {
         let property = call.property_sid.as_str();
-        let stored = t.properties.get(property)?.map(|g| {
-            let (account, n) = g.value();
-            (account.to_string(), n)
-        });
+        let stored = match stored_properties.get(property) {
+            Some(stored) => stored.clone(),
+            None => {
+                let stored = t.properties.get(property)?.map(|g| {
+                    let (account, n) = g.value();
+                    (account.to_string(), n)
+                });
+                stored_properties.insert(property, stored.clone());
+                stored
+            }
+        };
         let bound_to = match stored {
             Some((account, n)) if n > leaving.get(property).copied().unwrap_or(0) => Some(account),
             _ => in_batch.get(property).map(|a| a.to_string()),
@@ -567,7 +580,7 @@ fn check_bindings(
             .entry(property)
             .or_insert(call.account_sid.as_str());
     }
-    Ok(())
+    Ok(stored_properties)
 }
 
 /// How a batch changes the call counts of accounts and properties.
@@ -591,8 +604,13 @@ impl CountDeltas {
         }
     }
 
-    /// Writes the new counts; returns the id of every account the batch names.
-    fn apply(self, t: &mut WriteTables<'_>) -> Result<HashMap<String, u32>, StoreError> {
+    /// Writes the new counts; returns the id of every account the batch names. `known` holds
+    /// properties as stored before the batch (read by [`check_bindings`]); others are read.
+    fn apply(
+        self,
+        t: &mut WriteTables<'_>,
+        known: &StoredProperties<'_>,
+    ) -> Result<HashMap<String, u32>, StoreError> {
         let mut ids = HashMap::with_capacity(self.accounts.len());
         for (account, delta) in self.accounts {
             let stored = t.accounts.get(account.as_str())?.map(|g| g.value());
@@ -605,10 +623,13 @@ impl CountDeltas {
             ids.insert(account, id);
         }
         for (property, (added_to, delta)) in self.properties {
-            let stored = t.properties.get(property.as_str())?.map(|g| {
-                let (account, n) = g.value();
-                (account.to_string(), n)
-            });
+            let stored = match known.get(property.as_str()) {
+                Some(stored) => stored.clone(),
+                None => t.properties.get(property.as_str())?.map(|g| {
+                    let (account, n) = g.value();
+                    (account.to_string(), n)
+                }),
+            };
             let (account, n) = stored.unwrap_or_default();
             let n = n.saturating_add_signed(delta);
             // A property left without calls is free again; one that gained calls is bound to

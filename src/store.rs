@@ -383,7 +383,7 @@ impl Store {
         let q = query.normalized()?;
         let txn = self.db.begin_read()?;
         let tables = ReadTables::open(&txn, &self.postings)?;
-        Ok(exec::plan(&tables, &q, exec::Purpose::Exact, &self.counters)?.count())
+        Ok(exec::count(&tables, &q, &self.counters)?)
     }
 
     /// Answers a typed request: one call (or 404 `NotFound`), or a page of calls.
