@@ -64,9 +64,10 @@ fn main() {
     let side_file = data.dir.join("queries.json");
     let previous = support::read_json(&side_file);
     let sqlite_run = match (&previous, reuse_sqlite) {
-        (Some(p), true) => p.get("sqlite_run").cloned().unwrap_or_else(|| {
-            json!({"measured_at": p["measured_at"], "commit": p["commit"]})
-        }),
+        (Some(p), true) => p
+            .get("sqlite_run")
+            .cloned()
+            .unwrap_or_else(|| json!({"measured_at": p["measured_at"], "commit": p["commit"]})),
         (None, true) => panic!("{SQLITE_ENV}=reuse needs an earlier full run of this size"),
         (_, false) => json!({"measured_at": support::unix_now(), "commit": support::git_commit()}),
     };

@@ -483,11 +483,31 @@ struct Narrowing {
     bits: Option<RoaringBitmap>,
 }
 
-/// `posting` cut to `lo..hi`.
-fn cut(mut posting: RoaringBitmap, lo: u32, hi: u32) -> RoaringBitmap {
-    posting.remove_range(..lo);
-    posting.remove_range(hi..);
-    posting
+/// `posting` cut to `lo..hi`: a copy trimmed at both ends when the posting lies mostly within
+/// the range (a segment of the live feed), else an intersection with the range as bitmap
+/// containers, so that a compacted segment of millions of rows does not copy the posting's
+/// containers outside an account's rows.
+fn cut(posting: &RoaringBitmap, lo: u32, hi: u32) -> RoaringBitmap {
+    let span = match (posting.min(), posting.max()) {
+        (Some(min), Some(max)) => u64::from(max - min) + 1,
+        _ => return RoaringBitmap::new(),
+    };
+    if span <= 2 * u64::from(hi.saturating_sub(lo)) {
+        let mut copy = posting.clone();
+        copy.remove_range(..lo);
+        copy.remove_range(hi..);
+        return copy;
+    }
+    posting & &range_bitmap(lo, hi)
+}
+
+/// The rows `lo..hi` as array and bitmap containers (roaring intersects and subtracts those
+/// word by word; run containers one split or one binary search at a time).
+fn range_bitmap(lo: u32, hi: u32) -> RoaringBitmap {
+    let mut bits = RoaringBitmap::new();
+    bits.insert_range(lo..hi);
+    bits.remove_run_compression();
+    bits
 }
 
 impl Narrowing {
@@ -510,7 +530,7 @@ impl Narrowing {
 
     fn and_owned(&mut self, posting: RoaringBitmap) {
         if self.bits.is_none() && self.first.is_none() {
-            self.bits = Some(cut(posting, self.lo, self.hi));
+            self.bits = Some(cut(&posting, self.lo, self.hi));
         } else {
             *self.bitmap_mut() &= &posting;
         }
@@ -538,22 +558,15 @@ impl Narrowing {
         let (lo, hi) = (self.lo, self.hi);
         let first = &mut self.first;
         self.bits.get_or_insert_with(|| match first.take() {
-            Some(posting) => cut((*posting).clone(), lo, hi),
-            None => {
-                let mut bits = RoaringBitmap::new();
-                bits.insert_range(lo..hi);
-                // `insert_range` makes run containers, and roaring subtracts an array from runs
-                // one split at a time: array and bitmap containers work over the range once.
-                bits.remove_run_compression();
-                bits
-            }
+            Some(posting) => cut(&posting, lo, hi),
+            None => range_bitmap(lo, hi),
         })
     }
 
     fn into_bitmap(self) -> RoaringBitmap {
         match (self.bits, self.first) {
             (Some(bits), _) => bits,
-            (None, Some(first)) => cut((*first).clone(), self.lo, self.hi),
+            (None, Some(first)) => cut(&first, self.lo, self.hi),
             (None, None) => {
                 let mut bits = RoaringBitmap::new();
                 bits.insert_range(self.lo..self.hi);
