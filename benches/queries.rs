@@ -60,6 +60,9 @@ fn main() {
         suite.len()
     );
 
+    // The commit and time of the code measured: taken before the run, since the tree may move
+    // on while it takes (half an hour at 10M).
+    let (commit, started) = (support::git_commit(), support::unix_now());
     let reuse_sqlite = std::env::var(SQLITE_ENV).is_ok_and(|v| v.trim() == "reuse");
     let side_file = data.dir.join("queries.json");
     let previous = support::read_json(&side_file);
@@ -69,7 +72,7 @@ fn main() {
             .cloned()
             .unwrap_or_else(|| json!({"measured_at": p["measured_at"], "commit": p["commit"]})),
         (None, true) => panic!("{SQLITE_ENV}=reuse needs an earlier full run of this size"),
-        (_, false) => json!({"measured_at": support::unix_now(), "commit": support::git_commit()}),
+        (_, false) => json!({"measured_at": started, "commit": commit}),
     };
     let mut criterion = Criterion::default()
         .sample_size(20)
@@ -154,8 +157,8 @@ fn main() {
         "label": label,
         "owned": owned,
         "sqlite_run": sqlite_run,
-        "measured_at": support::unix_now(),
-        "commit": support::git_commit(),
+        "measured_at": started,
+        "commit": commit,
         "requests": requests,
         "peak_rss_bytes": {
             "callstore_suite": callstore_peak,

@@ -798,42 +798,73 @@ fn merge(
         return Ok(out);
     }
     // A k-way merge on (Date_Start, CallSid), holding the encoded record of the next call of
-    // each segment (a buffer per segment, reused). A plan has few segments, so the next call is
-    // found by comparing the heads in place.
-    let mut heads: Vec<Vec<u8>> = vec![Vec::new(); plan.matches.len()];
-    let read_head = |head: &mut Vec<u8>, loc: (u32, u32)| {
-        r.with_record(loc, counters, |bytes| {
-            head.clear();
-            head.extend_from_slice(bytes);
-            Ok(())
-        })
-    };
+    // each segment (a buffer per segment, reused) with its sort key, read once per record. A
+    // plan has few segments, so the next call is found by comparing the heads in place.
+    let mut heads: Vec<Head> = (0..plan.matches.len()).map(|_| Head::default()).collect();
     for ((m, it), head) in plan.matches.iter().zip(&mut rows).zip(&mut heads) {
         if let Some(row) = it.next() {
-            read_head(head, (m.seg, row))?;
+            head.read(r, (m.seg, row), counters)?;
         }
     }
     while out.len() < want {
-        let mut next: Option<(usize, (u32, &str))> = None;
+        let mut next: Option<(usize, (u32, &[u8]))> = None;
         for (i, head) in heads.iter().enumerate() {
-            if head.is_empty() {
+            let Some(key) = head.key() else {
                 continue;
-            }
-            let (_, sid, date) = codec::call_head(head)?;
-            if next.is_none_or(|(_, best)| (date, sid) < best) {
-                next = Some((i, (date, sid)));
+            };
+            if next.is_none_or(|(_, best)| key < best) {
+                next = Some((i, key));
             }
         }
         let Some((i, _)) = next else {
             break;
         };
-        out.push_record(&heads[i])?;
+        out.push_record(&heads[i].bytes)?;
         match rows[i].next() {
-            Some(row) => read_head(&mut heads[i], (plan.matches[i].seg, row))?,
-            None => heads[i].clear(),
+            Some(row) => heads[i].read(r, (plan.matches[i].seg, row), counters)?,
+            None => heads[i].bytes.clear(),
         }
     }
     Ok(out)
+}
+
+/// The next call of a segment in a merge: its encoded record (empty when the segment is done),
+/// and its `Date_Start` and where its CallSid lies in the record. CallSids compare as bytes as
+/// they do as strings (UTF-8 keeps the order).
+#[derive(Default)]
+struct Head {
+    bytes: Vec<u8>,
+    date: u32,
+    sid: std::ops::Range<usize>,
+}
+
+impl Head {
+    fn read(
+        &mut self,
+        r: &ReadTables,
+        loc: (u32, u32),
+        counters: &CounterCells,
+    ) -> Result<(), StoreError> {
+        r.with_record(loc, counters, |bytes| {
+            let (_, sid, date) = codec::call_head(bytes)?;
+            let start = sid.as_ptr() as usize - bytes.as_ptr() as usize;
+            self.date = date;
+            self.sid = start..start + sid.len();
+            self.bytes.clear();
+            self.bytes.extend_from_slice(bytes);
+            Ok(())
+        })
+    }
+
+    fn key(&self) -> Option<(u32, &[u8])> {
+        if self.bytes.is_empty() {
+            return None;
+        }
+        Some((
+            self.date,
+            self.bytes.get(self.sid.clone()).unwrap_or_default(),
+        ))
+    }
 }
 
 /// For each segment of the plan, how many of its matches come before global position `skip`.
