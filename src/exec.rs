@@ -800,23 +800,46 @@ fn merge(
     // A k-way merge on (Date_Start, CallSid), holding the encoded record of the next call of
     // each segment (a buffer per segment, reused) with its sort key, read once per record. A
     // plan has few segments, so the next call is found by comparing the heads in place.
+    //
+    // A segment's first head is read only once the segment could hold the next call: when its
+    // earliest date is not after the best head read so far. The live feed's segments mostly
+    // follow each other in time, so a page reads the heads of the few segments it spans.
     let mut heads: Vec<Head> = (0..plan.matches.len()).map(|_| Head::default()).collect();
-    for ((m, it), head) in plan.matches.iter().zip(&mut rows).zip(&mut heads) {
-        if let Some(row) = it.next() {
-            head.read(r, (m.seg, row), counters)?;
-        }
-    }
+    let mut unread = vec![true; plan.matches.len()];
     while out.len() < want {
-        let mut next: Option<(usize, (u32, &[u8]))> = None;
-        for (i, head) in heads.iter().enumerate() {
-            let Some(key) = head.key() else {
-                continue;
-            };
-            if next.is_none_or(|(_, best)| key < best) {
-                next = Some((i, key));
+        let best: Option<(usize, u32)> = {
+            let mut next: Option<(usize, (u32, &[u8]))> = None;
+            for (i, head) in heads.iter().enumerate() {
+                let Some(key) = head.key() else {
+                    continue;
+                };
+                if next.is_none_or(|(_, best)| key < best) {
+                    next = Some((i, key));
+                }
             }
+            next.map(|(i, (date, _))| (i, date))
+        };
+        // The unread segments that could hold the next call (with none read yet, the earliest).
+        let due: Vec<usize> = match best {
+            Some((_, date)) => (0..unread.len())
+                .filter(|&i| unread[i] && plan.matches[i].dates.0 <= date)
+                .collect(),
+            None => (0..unread.len())
+                .filter(|&i| unread[i])
+                .min_by_key(|&i| plan.matches[i].dates.0)
+                .into_iter()
+                .collect(),
+        };
+        if !due.is_empty() {
+            for i in due {
+                unread[i] = false;
+                if let Some(row) = rows[i].next() {
+                    heads[i].read(r, (plan.matches[i].seg, row), counters)?;
+                }
+            }
+            continue;
         }
-        let Some((i, _)) = next else {
+        let Some((i, _)) = best else {
             break;
         };
         out.push_record(&heads[i].bytes)?;
