@@ -79,17 +79,21 @@ fn main() {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
-    for r in &suite {
-        let mut group = criterion.benchmark_group(format!("q-{label}-{}", r.name));
-        group.bench_function("callstore", |b| {
-            b.iter(|| black_box(visit_callstore(&store, r)))
-        });
+    // One criterion group a request: callstore, then SQLite unless its figures are reused.
+    let mut side_by_side = |group: String, ours: &dyn Fn() -> u64, theirs: &dyn Fn() -> u64| {
+        let mut group = criterion.benchmark_group(group);
+        group.bench_function("callstore", |b| b.iter(|| black_box(ours())));
         if !reuse_sqlite {
-            group.bench_function("sqlite", |b| {
-                b.iter(|| black_box(visit_sqlite(&conn, &r.sql)))
-            });
+            group.bench_function("sqlite", |b| b.iter(|| black_box(theirs())));
         }
         group.finish();
+    };
+    for r in &suite {
+        side_by_side(
+            format!("q-{label}-{}", r.name),
+            &|| visit_callstore(&store, r),
+            &|| visit_sqlite(&conn, &r.sql),
+        );
     }
     // A few pages again as owned calls on both sides (a `String` per field), for scale.
     let owned: Vec<_> = suite
@@ -97,16 +101,11 @@ fn main() {
         .filter(|r| OWNED.contains(&r.name.as_str()))
         .collect();
     for r in &owned {
-        let mut group = criterion.benchmark_group(format!("q-{label}-{}-owned", r.name));
-        group.bench_function("callstore", |b| {
-            b.iter(|| black_box(run_callstore(&store, r)))
-        });
-        if !reuse_sqlite {
-            group.bench_function("sqlite", |b| {
-                b.iter(|| black_box(run_sqlite(&conn, &r.sql)))
-            });
-        }
-        group.finish();
+        side_by_side(
+            format!("q-{label}-{}-owned", r.name),
+            &|| run_callstore(&store, r).rows(),
+            &|| run_sqlite(&conn, &r.sql).rows(),
+        );
     }
     criterion.final_summary();
 

@@ -356,23 +356,6 @@ fn parts(bytes: &[u8]) -> Result<Parts<'_>, StoreError> {
     })
 }
 
-impl<'a> Parts<'a> {
-    /// The strings of the record, in order.
-    fn strings(&self) -> impl Iterator<Item = Result<&'a str, StoreError>> + '_ {
-        let mut at = 0usize;
-        self.lens[..self.count].iter().map(move |&len| {
-            let end = at + len as usize;
-            let s = self.text.get(at..end).ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "a call record splits a character at byte {at} or {end}"
-                ))
-            });
-            at = end;
-            s
-        })
-    }
-}
-
 /// Where the fields of one call record lie in a text holding its strings: the fixed fields, and
 /// where each of its strings ends (absent optional strings take no room).
 #[derive(Clone, Debug)]
@@ -429,6 +412,26 @@ pub(crate) fn layout(bytes: &[u8]) -> Result<(Layout, &str), StoreError> {
 }
 
 impl Layout {
+    /// The call's `Date_Start`.
+    pub(crate) fn date_start(&self) -> u32 {
+        self.date_start
+    }
+
+    /// The call's `CallSid`, in `text` where this layout says.
+    pub(crate) fn sid<'a>(&self, text: &'a str) -> &'a str {
+        self.string(text, 1)
+    }
+
+    /// String `i` of the record (in record order), in `text` where this layout says.
+    fn string<'a>(&self, text: &'a str, i: usize) -> &'a str {
+        let from = match i {
+            0 => self.start,
+            _ => self.ends[i - 1],
+        };
+        // In range on a character boundary: `layout` checked both.
+        text.get(from..self.ends[i]).unwrap_or_default()
+    }
+
     /// The same layout for strings moved `by` bytes further into a text.
     pub(crate) fn shifted(mut self, by: usize) -> Layout {
         self.start += by;
@@ -440,13 +443,7 @@ impl Layout {
 
     /// The call whose strings are in `text` where this layout says.
     pub(crate) fn view<'a>(&self, text: &'a str) -> CallRef<'a> {
-        let mut from = self.start;
-        let mut strings = self.ends.iter().map(|&end| {
-            // In range on a character boundary: `layout` checked both.
-            let s = text.get(from..end).unwrap_or_default();
-            from = end;
-            s
-        });
+        let mut strings = (0..self.ends.len()).map(|i| self.string(text, i));
         let mut next = || strings.next().unwrap_or_default();
         let account_sid = next();
         let call_sid = next();
@@ -537,19 +534,8 @@ pub(crate) fn decode_call(bytes: &[u8]) -> Result<Call, StoreError> {
 /// The sort key of an encoded call record without decoding it: its `AccountSid`, `CallSid` and
 /// `Date_Start`, borrowed from `bytes`.
 pub(crate) fn call_head(bytes: &[u8]) -> Result<(&str, &str, u32), StoreError> {
-    let p = parts(bytes)?;
-    let mut strings = p.strings();
-    let mut next = || -> Result<&str, StoreError> {
-        match strings.next() {
-            Some(s) => s,
-            None => Err(StoreError::Corrupt(
-                "a call record lacks a string".to_string(),
-            )),
-        }
-    };
-    let account_sid = next()?;
-    let call_sid = next()?;
-    Ok((account_sid, call_sid, p.date_start))
+    let (layout, text) = layout(bytes)?;
+    Ok((layout.string(text, 0), layout.sid(text), layout.date_start))
 }
 
 #[cfg(test)]

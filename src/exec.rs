@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use redb::{AccessGuard, Range, ReadOnlyTable, ReadTransaction};
 use roaring::{MultiOps, RoaringBitmap};
 
-use crate::codec;
+use crate::codec::{self, Layout};
 use crate::error::StoreError;
 use crate::index::{self, Posting, SegmentHeader, read_posting, row_lower_bound};
 use crate::model::{INDEXED_PROMPT_DEPTH, prompt_path_starts_with};
@@ -198,18 +198,17 @@ impl<'c> ReadTables<'c> {
             }
         };
         let block = &mut blocks[i];
-        let held = block.seg == loc.0 && block.first <= loc.1 && loc.1 < block.end;
-        if !held || block.bytes.is_none() {
+        if block.bytes.is_none() || !(block.first..block.end).contains(&loc.1) {
             self.seek(block, loc)?;
         }
         let bytes = block.bytes.as_ref().map_or(&[][..], |g| g.value());
         f(index::record_in_block(bytes, block.first, loc)?.0)
     }
 
-    /// Makes `block` the block that holds `loc`.
+    /// Makes `block` (of segment `loc.0`) the block that holds `loc`.
     fn seek(&self, block: &mut CachedBlock, loc: (u32, u32)) -> Result<(), StoreError> {
         let what = "a block of call records";
-        if block.bytes.is_some() && block.seg == loc.0 && loc.1 >= block.end {
+        if block.bytes.is_some() && loc.1 >= block.end {
             if block.after.is_none() {
                 block.after = Some(self.calls.range((loc.0, block.end)..=(loc.0, u32::MAX))?);
             }
@@ -235,7 +234,6 @@ impl<'c> ReadTables<'c> {
         };
         let (key, value) = entry?;
         let rows = codec::Block::parse(value.value(), what)?.len() as u32;
-        block.seg = loc.0;
         block.first = key.value().1;
         block.end = block.first.saturating_add(rows);
         block.bytes = Some(value);
@@ -614,15 +612,15 @@ fn match_segment(
         (Posting::Campaign, &q.attribution_campaign),
         (Posting::Content, &q.attribution_content),
     ];
-    let disposition = &q.dispositions;
-    let defer_it = defer.as_deref_mut();
+    let dispositions = &q.dispositions;
+    let defer_first = defer.as_deref_mut();
     and_any_of(
         r,
         seg,
         Posting::Disposition,
-        disposition,
+        dispositions,
         &mut matches,
-        defer_it,
+        defer_first,
     )?;
     for (kind, values) in lists {
         if matches.is_empty() {
@@ -797,9 +795,10 @@ fn merge(
         }
         return Ok(out);
     }
-    // A k-way merge on (Date_Start, CallSid), holding the encoded record of the next call of
-    // each segment (a buffer per segment, reused) with its sort key, read once per record. A
-    // plan has few segments, so the next call is found by comparing the heads in place.
+    // A k-way merge on (Date_Start, CallSid), holding the next call of each segment (its
+    // layout and strings, a buffer per segment, reused), checked once when read and moved to
+    // the page as it is. A plan has few segments, so the next call is found by comparing the
+    // heads in place.
     //
     // A segment's first head is read only once the segment could hold the next call: when its
     // earliest date is not after the best head read so far. The live feed's segments mostly
@@ -808,7 +807,7 @@ fn merge(
     let mut unread = vec![true; plan.matches.len()];
     while out.len() < want {
         let best: Option<(usize, u32)> = {
-            let mut next: Option<(usize, (u32, &[u8]))> = None;
+            let mut next: Option<(usize, (u32, &str))> = None;
             for (i, head) in heads.iter().enumerate() {
                 let Some(key) = head.key() else {
                     continue;
@@ -842,23 +841,23 @@ fn merge(
         let Some((i, _)) = best else {
             break;
         };
-        out.push_record(&heads[i].bytes)?;
-        match rows[i].next() {
-            Some(row) => heads[i].read(r, (plan.matches[i].seg, row), counters)?,
-            None => heads[i].bytes.clear(),
+        let head = &mut heads[i];
+        if let Some(layout) = head.layout.take() {
+            out.push_layout(layout, &head.text);
+        }
+        if let Some(row) = rows[i].next() {
+            head.read(r, (plan.matches[i].seg, row), counters)?;
         }
     }
     Ok(out)
 }
 
-/// The next call of a segment in a merge: its encoded record (empty when the segment is done),
-/// and its `Date_Start` and where its CallSid lies in the record. CallSids compare as bytes as
-/// they do as strings (UTF-8 keeps the order).
+/// The next call of a segment in a merge, checked once when read: its layout (`None` when the
+/// segment is done) and its strings, which go to the page as they are.
 #[derive(Default)]
 struct Head {
-    bytes: Vec<u8>,
-    date: u32,
-    sid: std::ops::Range<usize>,
+    layout: Option<Layout>,
+    text: String,
 }
 
 impl Head {
@@ -869,24 +868,18 @@ impl Head {
         counters: &CounterCells,
     ) -> Result<(), StoreError> {
         r.with_record(loc, counters, |bytes| {
-            let (_, sid, date) = codec::call_head(bytes)?;
-            let start = sid.as_ptr() as usize - bytes.as_ptr() as usize;
-            self.date = date;
-            self.sid = start..start + sid.len();
-            self.bytes.clear();
-            self.bytes.extend_from_slice(bytes);
+            let (layout, text) = codec::layout(bytes)?;
+            self.layout = Some(layout);
+            self.text.clear();
+            self.text.push_str(text);
             Ok(())
         })
     }
 
-    fn key(&self) -> Option<(u32, &[u8])> {
-        if self.bytes.is_empty() {
-            return None;
-        }
-        Some((
-            self.date,
-            self.bytes.get(self.sid.clone()).unwrap_or_default(),
-        ))
+    /// The merge's sort key: (`Date_Start`, `CallSid`).
+    fn key(&self) -> Option<(u32, &str)> {
+        let layout = self.layout.as_ref()?;
+        Some((layout.date_start(), layout.sid(&self.text)))
     }
 }
 

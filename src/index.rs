@@ -533,6 +533,17 @@ pub(crate) fn apply(
     })
 }
 
+/// A property's stored (AccountSid, call count), if it is stored.
+fn stored_property(
+    t: &WriteTables<'_>,
+    property: &str,
+) -> Result<Option<(String, u64)>, StoreError> {
+    Ok(t.properties.get(property)?.map(|g| {
+        let (account, n) = g.value();
+        (account.to_string(), n)
+    }))
+}
+
 /// A property's stored (AccountSid, call count), as [`check_bindings`] read it before the batch.
 type StoredProperties<'a> = HashMap<&'a str, Option<(String, u64)>>;
 
@@ -554,10 +565,7 @@ fn check_bindings<'a>(
         let stored = match stored_properties.get(property) {
             Some(stored) => stored.clone(),
             None => {
-                let stored = t.properties.get(property)?.map(|g| {
-                    let (account, n) = g.value();
-                    (account.to_string(), n)
-                });
+                let stored = stored_property(t, property)?;
                 stored_properties.insert(property, stored.clone());
                 stored
             }
@@ -625,10 +633,7 @@ impl CountDeltas {
         for (property, (added_to, delta)) in self.properties {
             let stored = match known.get(property.as_str()) {
                 Some(stored) => stored.clone(),
-                None => t.properties.get(property.as_str())?.map(|g| {
-                    let (account, n) = g.value();
-                    (account.to_string(), n)
-                }),
+                None => stored_property(t, property.as_str())?,
             };
             let (account, n) = stored.unwrap_or_default();
             let n = n.saturating_add_signed(delta);

@@ -48,9 +48,14 @@ impl Page {
     /// never later).
     pub(crate) fn push_record(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
         let (layout, text) = codec::layout(bytes)?;
+        self.push_layout(layout, text);
+        Ok(())
+    }
+
+    /// Appends a record already checked by [`codec::layout`]: its layout and its strings.
+    pub(crate) fn push_layout(&mut self, layout: Layout, text: &str) {
         self.rows.push(layout.shifted(self.text.len()));
         self.text.push_str(text);
-        Ok(())
     }
 
     /// How many calls the page holds.
