@@ -9,6 +9,7 @@ use redb::{AccessGuard, Range, ReadOnlyTable, ReadTransaction};
 use roaring::{MultiOps, RoaringBitmap};
 
 use crate::codec::{self, Layout};
+use crate::dense::{DenseAnd, DenseRows};
 use crate::error::StoreError;
 use crate::index::{self, Posting, SegmentHeader, read_posting, row_lower_bound};
 use crate::model::{INDEXED_PROMPT_DEPTH, prompt_path_starts_with};
@@ -50,6 +51,9 @@ pub(crate) struct PostingCache {
 /// The cached postings of one (segment, kind), by value (`None`: no such posting).
 type PostingsByValue = HashMap<Box<str>, Option<Arc<RoaringBitmap>>>;
 
+/// The dense postings of one (segment, kind, account), by value.
+type DenseByValue = HashMap<Box<str>, Arc<DenseRows>>;
+
 #[derive(Default)]
 struct CacheInner {
     /// (segment, kind) → value → posting: looked up by `&str`, so a hit allocates nothing.
@@ -59,6 +63,10 @@ struct CacheInner {
     /// or the row after its last: the bounds of a query without dates. A segment's `dates`
     /// entries never change, so like the postings these hold in every snapshot.
     bounds: HashMap<(u32, u32, bool), u32>,
+    /// (segment, kind, account id) → value → the posting's rows within the account's rows, as
+    /// words (see [`crate::dense`]): kept for postings that hold a large share of a large
+    /// account. Counted in `bytes` with the postings.
+    dense: HashMap<(u32, u8, u32), DenseByValue>,
 }
 
 /// How many account bounds the cache holds before it empties them (16 bytes or so each).
@@ -78,6 +86,15 @@ impl PostingCache {
     fn lock(&self) -> MutexGuard<'_, CacheInner> {
         // The map stays consistent even if a holder panicked: take it as it is.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl CacheInner {
+    /// Drops every posting, dense or not (the bounds are counted apart).
+    fn empty(&mut self) {
+        self.map.clear();
+        self.dense.clear();
+        self.bytes = 0;
     }
 }
 
@@ -138,8 +155,7 @@ impl<'c> ReadTables<'c> {
         let size = read.as_ref().map_or(0, |b| b.serialized_size()) + 64;
         let mut inner = self.cache.lock();
         if inner.bytes + size > self.cache.budget {
-            inner.map.clear();
-            inner.bytes = 0;
+            inner.empty();
         }
         if size <= self.cache.budget {
             inner.bytes += size;
@@ -171,6 +187,59 @@ impl<'c> ReadTables<'c> {
         }
         inner.bounds.insert(key, row);
         Ok(row)
+    }
+
+    /// The postings of `term` as dense rows over the account's rows `rows` of segment `seg`
+    /// (from the cache, or built and cached), or `None` when one of them holds too small a
+    /// share of those rows to be worth it, or is not cached and the query's rows (`window`) are
+    /// too few to be worth building it.
+    fn dense_term(
+        &self,
+        seg: u32,
+        account: u32,
+        rows: (u32, u32),
+        window: u32,
+        term: &Term<'_>,
+    ) -> Option<Vec<Arc<DenseRows>>> {
+        let (lo, hi) = rows;
+        let key = (seg, term.kind as u8, account);
+        let mut out = Vec::with_capacity(term.postings.len());
+        for (value, posting) in &term.postings {
+            let hit = self
+                .cache
+                .lock()
+                .dense
+                .get(&key)
+                .and_then(|m| m.get(*value))
+                .cloned();
+            let dense = match hit {
+                Some(hit) => hit,
+                None => {
+                    if window < DENSE_MIN_ROWS
+                        || posting.range_cardinality(lo..hi) * DENSE_MIN_SHARE < u64::from(hi - lo)
+                    {
+                        return None;
+                    }
+                    let built = Arc::new(DenseRows::new(posting, lo, hi));
+                    let size = built.size() + 64;
+                    let mut inner = self.cache.lock();
+                    if inner.bytes + size > self.cache.budget {
+                        inner.empty();
+                    }
+                    if size <= self.cache.budget {
+                        inner.bytes += size;
+                        inner
+                            .dense
+                            .entry(key)
+                            .or_default()
+                            .insert(Box::from(*value), Arc::clone(&built));
+                    }
+                    built
+                }
+            };
+            out.push(dense);
+        }
+        Some(out)
     }
 
     /// Runs `f` on the encoded record at `loc`, in place. A page reads rows in order, so the
@@ -259,9 +328,76 @@ struct SegmentMatch {
     rows: u32,
     /// The segment's earliest and latest `Date_Start`.
     dates: (u32, u32),
-    bits: RoaringBitmap,
+    bits: Matches,
     /// Filters not yet applied to `bits`, tested row by row instead (see [`Deferred`]).
     deferred: Deferred,
+}
+
+/// The matching rows of a segment: a bitmap of their own, or the rows `lo..hi` of a posting
+/// shared with the cache (a query of one filter pages through the posting itself, with
+/// nothing copied or cut).
+enum Matches {
+    Own(RoaringBitmap),
+    Within(Arc<RoaringBitmap>, u32, u32),
+}
+
+impl Matches {
+    fn len(&self) -> u64 {
+        match self {
+            Matches::Own(bits) => bits.len(),
+            Matches::Within(posting, lo, hi) => posting.range_cardinality(*lo..*hi),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Matches::Own(bits) => bits.is_empty(),
+            Matches::Within(posting, lo, hi) => posting.range(*lo..*hi).next().is_none(),
+        }
+    }
+
+    /// The `n`-th matching row (from 0).
+    fn select(&self, n: u32) -> Option<u32> {
+        match self {
+            Matches::Own(bits) => bits.select(n),
+            Matches::Within(posting, lo, hi) => {
+                let before = posting.range_cardinality(..*lo);
+                let row = posting.select(u32::try_from(before + u64::from(n)).ok()?)?;
+                (row < *hi).then_some(row)
+            }
+        }
+    }
+
+    /// The matching rows from `from` on (none for `None`), in order.
+    fn rows_from(&self, from: Option<u32>) -> roaring::bitmap::Iter<'_> {
+        match (self, from) {
+            (Matches::Own(bits), Some(from)) => bits.range(from..),
+            (Matches::Within(posting, lo, hi), Some(from)) => posting.range(from.max(*lo)..*hi),
+            (Matches::Own(bits), None) => bits.range(1..1),
+            (Matches::Within(posting, ..), None) => posting.range(1..1),
+        }
+    }
+
+    /// How many matching rows come before `row`.
+    fn before(&self, row: u32) -> u64 {
+        match self {
+            Matches::Own(bits) => bits.range_cardinality(..row),
+            Matches::Within(posting, lo, hi) if row > *lo => {
+                posting.range_cardinality(*lo..row.min(*hi))
+            }
+            Matches::Within(..) => 0,
+        }
+    }
+
+    /// Keeps only the rows of `other`.
+    fn and(&mut self, other: &RoaringBitmap) {
+        match self {
+            Matches::Own(bits) => *bits &= other,
+            Matches::Within(posting, lo, hi) => {
+                *self = Matches::Own(cut(posting, *lo, *hi) & other);
+            }
+        }
+    }
 }
 
 /// Filters of a first page left out of a segment's match bitmap and tested row by row: each
@@ -324,7 +460,7 @@ impl Plan {
     fn settle(&mut self) {
         for m in &mut self.matches {
             for list in m.deferred.lists.drain(..) {
-                m.bits &= union(&list);
+                m.bits.and(&union(list.iter().map(|p| &**p)));
             }
         }
         self.matches.retain(|m| !m.bits.is_empty());
@@ -332,11 +468,12 @@ impl Plan {
 }
 
 /// The union of postings (empty for none).
-fn union(postings: &[Arc<RoaringBitmap>]) -> RoaringBitmap {
-    match postings {
+fn union<'a>(postings: impl IntoIterator<Item = &'a RoaringBitmap>) -> RoaringBitmap {
+    let postings: Vec<&RoaringBitmap> = postings.into_iter().collect();
+    match &postings[..] {
         [] => RoaringBitmap::new(),
-        [one] => (**one).clone(),
-        many => many.iter().map(|p| &**p).union(),
+        [one] => (*one).clone(),
+        many => many.iter().copied().union(),
     }
 }
 
@@ -360,7 +497,7 @@ pub(crate) fn plan(
     let defer = purpose == Purpose::FirstPage;
     let Some(account) =
         for_each_segment(r, q, defer, counters, |seg, header, narrowed, deferred| {
-            let bits = narrowed.into_bitmap();
+            let bits = narrowed.into_matches();
             if !bits.is_empty() {
                 matches.push(SegmentMatch {
                     seg,
@@ -427,62 +564,79 @@ fn empty_plan() -> Plan {
     }
 }
 
-/// Keeps the matches in the OR of the postings of `values` (a filter not given keeps them
-/// all), or, when `defer` is given and the filter keeps enough of the rows `lo..hi`, leaves the
-/// matches as they are and adds the filter to `defer`.
-fn and_any_of(
+/// One list filter of a query in one segment: the postings of its values (a row passes when
+/// any of them holds it).
+struct Term<'q> {
+    kind: Posting,
+    postings: Vec<(&'q str, Arc<RoaringBitmap>)>,
+    /// How many of the scope's rows pass (the values' postings are disjoint, or, for IVR
+    /// prefixes, this is an upper bound).
+    kept: u64,
+}
+
+/// The postings of a filter's `values` in segment `seg`, as a [`Term`] over the rows
+/// `lo..hi`; `None` for a filter not given.
+fn term<'q>(
     r: &ReadTables,
     seg: u32,
     kind: Posting,
-    values: &[impl AsRef<str>],
-    matches: &mut Narrowing,
-    defer: Option<&mut Deferred>,
-) -> Result<(), StoreError> {
-    if values.is_empty() {
-        return Ok(());
-    }
-    let mut postings = Vec::with_capacity(values.len());
-    for v in values {
-        postings.extend(r.posting(seg, kind, v.as_ref())?);
-    }
-    if let Some(deferred) = defer {
-        // The share of the scope's rows the filter keeps (values' postings are disjoint).
-        let (lo, hi) = (matches.lo, matches.hi);
-        let kept: u64 = postings.iter().map(|p| p.range_cardinality(lo..hi)).sum();
-        let share = deferred.share * kept as f64 / f64::from(hi - lo).max(1.0);
-        if share >= DEFER_MIN_SHARE {
-            deferred.share = share;
-            deferred.lists.push(postings);
-            return Ok(());
+    values: impl IntoIterator<Item = &'q str>,
+    (lo, hi): (u32, u32),
+) -> Result<Option<Term<'q>>, StoreError> {
+    let mut given = false;
+    let mut postings = Vec::new();
+    for value in values {
+        given = true;
+        if let Some(posting) = r.posting(seg, kind, value)? {
+            postings.push((value, posting));
         }
     }
-    match &postings[..] {
-        [] => matches.clear(),
-        [one] => matches.and(one),
-        _ => matches.and_owned(union(&postings)),
-    }
-    Ok(())
+    let kept = postings
+        .iter()
+        .map(|(_, p)| p.range_cardinality(lo..hi))
+        .sum();
+    Ok(given.then_some(Term {
+        kind,
+        postings,
+        kept,
+    }))
 }
 
-/// A segment's matches while [`match_segment`] narrows them: the account's rows `lo..hi`,
-/// then those rows of one posting (not yet copied), then a bitmap of their own.
+/// A dense posting is kept for an account's rows of a segment only from this many rows on
+/// (below, roaring's containers are few and an AND through them is already cheap) ...
+const DENSE_MIN_ROWS: u32 = 1 << 15;
+
+/// ... and only when the posting holds at least 1 in this many of them (a roaring bitmap
+/// container holds 1 in 16 or more; sparser postings AND faster as roaring arrays).
+const DENSE_MIN_SHARE: u64 = 32;
+
+/// A segment's matches while [`match_segment`] narrows them: the rows `lo..hi` (an account's,
+/// within the query's dates), then the rows of one posting among them (not yet copied), or of
+/// dense postings (not yet ANDed), then a bitmap of their own.
 ///
 /// The first posting is kept by reference: a count of one posting's rows in the range is a
-/// `range_cardinality`, with nothing copied. A second AND, or a page, copies it and cuts the
-/// copy to the range (a copy and two cuts per container) rather than building the range and
-/// intersecting it with the posting's whole containers: a segment of the live feed holds a
-/// small part of an account, and this keeps the work near the range's size.
+/// `range_cardinality`, with nothing copied. Dense postings are ANDed in one pass when the
+/// count or the bitmap is asked for (see [`crate::dense`]).
 struct Narrowing {
     lo: u32,
     hi: u32,
-    /// The first posting ANDed, while `bits` is `None`.
-    first: Option<Arc<RoaringBitmap>>,
-    /// Exactly the matching rows, once they had to be built.
-    bits: Option<RoaringBitmap>,
+    rows: Rows,
 }
 
-/// `posting` cut to `lo..hi`: a copy trimmed at both ends when the posting lies mostly within
-/// the range (a segment of the live feed), else an intersection with the range as bitmap
+/// The states of a [`Narrowing`].
+enum Rows {
+    /// Every row of the range.
+    All,
+    /// The rows of this posting within the range.
+    First(Arc<RoaringBitmap>),
+    /// The rows of the range in every term of dense postings.
+    Dense(DenseAnd),
+    /// Exactly these rows.
+    Bits(RoaringBitmap),
+}
+
+/// `posting` cut to `lo..hi`: its rows one by one when there are few; a copy trimmed at both ends when the posting lies mostly within the
+/// range (a segment of the live feed); else an intersection with the range as bitmap
 /// containers, so that a compacted segment of millions of rows does not copy the posting's
 /// containers outside an account's rows.
 fn cut(posting: &RoaringBitmap, lo: u32, hi: u32) -> RoaringBitmap {
@@ -490,14 +644,23 @@ fn cut(posting: &RoaringBitmap, lo: u32, hi: u32) -> RoaringBitmap {
         (Some(min), Some(max)) => u64::from(max - min) + 1,
         _ => return RoaringBitmap::new(),
     };
-    if span <= 2 * u64::from(hi.saturating_sub(lo)) {
+    let rows = u64::from(hi.saturating_sub(lo));
+    if span <= 2 * rows {
         let mut copy = posting.clone();
         copy.remove_range(..lo);
         copy.remove_range(hi..);
         return copy;
     }
+    if posting.range_cardinality(lo..hi) <= CUT_BY_ROWS {
+        return RoaringBitmap::from_sorted_iter(posting.range(lo..hi))
+            .unwrap_or_else(|_| posting & &range_bitmap(lo, hi));
+    }
     posting & &range_bitmap(lo, hi)
 }
+
+/// A posting with at most this many rows in a range is cut to it row by row (about 10 ns a
+/// row), rather than by intersecting it with the range's containers (about 2 µs a container).
+const CUT_BY_ROWS: u64 = 4096;
 
 /// The rows `lo..hi` as array and bitmap containers (roaring intersects and subtracts those
 /// word by word; run containers one split or one binary search at a time).
@@ -513,62 +676,108 @@ impl Narrowing {
         Narrowing {
             lo,
             hi,
-            first: None,
-            bits: None,
+            rows: Rows::All,
         }
     }
 
     fn and(&mut self, posting: &Arc<RoaringBitmap>) {
-        if self.bits.is_none() && self.first.is_none() {
-            self.first = Some(Arc::clone(posting));
-        } else {
-            *self.bitmap_mut() &= &**posting;
+        match &self.rows {
+            Rows::All => self.rows = Rows::First(Arc::clone(posting)),
+            _ => *self.bitmap_mut() &= &**posting,
         }
     }
 
     fn and_owned(&mut self, posting: RoaringBitmap) {
-        if self.bits.is_none() && self.first.is_none() {
-            self.bits = Some(cut(&posting, self.lo, self.hi));
-        } else {
-            *self.bitmap_mut() &= &posting;
+        match &self.rows {
+            Rows::All => self.rows = Rows::Bits(cut(&posting, self.lo, self.hi)),
+            _ => *self.bitmap_mut() &= &posting,
         }
     }
 
-    fn clear(&mut self) {
-        self.bits = Some(RoaringBitmap::new());
+    /// Keeps the rows of `term`'s postings (any of them), as dense postings when `dense` gives
+    /// them and nothing but dense postings has narrowed the rows yet.
+    fn and_term(&mut self, term: &Term<'_>, dense: Option<Vec<Arc<DenseRows>>>) {
+        if let Some(dense) = dense {
+            match &mut self.rows {
+                Rows::All => {
+                    let mut and = DenseAnd::new(self.lo, self.hi);
+                    if and.and(dense).is_ok() {
+                        self.rows = Rows::Dense(and);
+                        return;
+                    }
+                }
+                Rows::Dense(and) => {
+                    if and.and(dense).is_ok() {
+                        return;
+                    }
+                }
+                Rows::First(_) | Rows::Bits(_) => {}
+            }
+        }
+        match &term.postings[..] {
+            [] => self.clear(),
+            [(_, one)] => self.and(one),
+            many => self.and_owned(union(many.iter().map(|(_, p)| &**p))),
+        }
     }
 
-    fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// Whether this state is one that the terms' order can still use: a term of dense
+    /// postings is worth building only before anything else has narrowed the rows.
+    fn takes_dense(&self) -> bool {
+        matches!(self.rows, Rows::All | Rows::Dense(_))
+    }
+
+    fn clear(&mut self) {
+        self.rows = Rows::Bits(RoaringBitmap::new());
+    }
+
+    /// Whether nothing matches, as far as it is known without counting dense postings.
+    fn known_empty(&self) -> bool {
+        match &self.rows {
+            Rows::Bits(bits) => bits.is_empty(),
+            Rows::All | Rows::First(_) | Rows::Dense(_) => false,
+        }
     }
 
     /// How many rows match.
     fn len(&self) -> u64 {
-        match (&self.bits, &self.first) {
-            (Some(bits), _) => bits.len(),
-            (None, Some(first)) => first.range_cardinality(self.lo..self.hi),
-            (None, None) => u64::from(self.hi.saturating_sub(self.lo)),
+        match &self.rows {
+            Rows::All => u64::from(self.hi.saturating_sub(self.lo)),
+            Rows::First(first) => first.range_cardinality(self.lo..self.hi),
+            Rows::Dense(and) => and.len(),
+            Rows::Bits(bits) => bits.len(),
         }
     }
 
     /// The matches as a bitmap that later ANDs and AND NOTs work on.
     fn bitmap_mut(&mut self) -> &mut RoaringBitmap {
         let (lo, hi) = (self.lo, self.hi);
-        let first = &mut self.first;
-        self.bits.get_or_insert_with(|| match first.take() {
-            Some(posting) => cut(&posting, lo, hi),
-            None => range_bitmap(lo, hi),
-        })
+        let bits = match &self.rows {
+            Rows::Bits(_) => None,
+            Rows::All => Some(range_bitmap(lo, hi)),
+            Rows::First(posting) => Some(cut(posting, lo, hi)),
+            Rows::Dense(and) => Some(and.to_bitmap()),
+        };
+        if let Some(bits) = bits {
+            self.rows = Rows::Bits(bits);
+        }
+        match &mut self.rows {
+            Rows::Bits(bits) => bits,
+            // Set just above.
+            _ => unreachable!("the rows were just made a bitmap"),
+        }
     }
 
-    fn into_bitmap(self) -> RoaringBitmap {
-        match (self.bits, self.first) {
-            (Some(bits), _) => bits,
-            (None, Some(first)) => cut(&first, self.lo, self.hi),
-            (None, None) => {
+    /// The matches of a plan: the posting itself when one posting is all that narrowed them.
+    fn into_matches(self) -> Matches {
+        match self.rows {
+            Rows::First(first) => Matches::Within(first, self.lo, self.hi),
+            Rows::Bits(bits) => Matches::Own(bits),
+            Rows::Dense(and) => Matches::Own(and.to_bitmap()),
+            Rows::All => {
                 let mut bits = RoaringBitmap::new();
                 bits.insert_range(self.lo..self.hi);
-                bits
+                Matches::Own(bits)
             }
         }
     }
@@ -589,21 +798,29 @@ fn match_segment(
     if header.max_date < from || q.date_to.is_some_and(|to| header.min_date >= to) {
         return Ok(None);
     }
-    let lo = r.lower_bound(seg, header.rows, account, u64::from(from))?;
-    let to = q.date_to.map_or(u64::from(u32::MAX) + 1, u64::from);
-    let hi = r.lower_bound(seg, header.rows, account, to)?;
+    let first = r.lower_bound(seg, header.rows, account, 0)?;
+    let end = r.lower_bound(seg, header.rows, account, u64::from(u32::MAX) + 1)?;
+    let lo = match from {
+        0 => first,
+        _ => r.lower_bound(seg, header.rows, account, u64::from(from))?,
+    };
+    let hi = match q.date_to {
+        Some(to) => r.lower_bound(seg, header.rows, account, u64::from(to))?,
+        None => end,
+    };
     if lo >= hi {
         return Ok(None);
     }
     let mut matches = Narrowing::new(lo, hi);
+    let mut terms = Vec::new();
     if let Some(p) = property {
-        match r.posting(seg, Posting::Property, p)? {
-            Some(posting) => matches.and(&posting),
-            None => return Ok(None),
+        match term(r, seg, Posting::Property, [p], (lo, hi))? {
+            Some(t) if !t.postings.is_empty() => terms.push(t),
+            _ => return Ok(None),
         }
     }
-    // Filters straight from the query's lists (no per-segment copies); each stops the reads
-    // as soon as the match is empty.
+    // The list filters, in the query's order; those of a first page that keep most rows are
+    // set aside for the rows the page reads.
     let lists = [
         (Posting::To, &q.to),
         (Posting::Endpoint, &q.endpoint),
@@ -612,23 +829,62 @@ fn match_segment(
         (Posting::Campaign, &q.attribution_campaign),
         (Posting::Content, &q.attribution_content),
     ];
-    let dispositions = &q.dispositions;
-    let defer_first = defer.as_deref_mut();
-    and_any_of(
-        r,
-        seg,
-        Posting::Disposition,
-        dispositions,
-        &mut matches,
-        defer_first,
-    )?;
+    let dispositions = q.dispositions.iter().map(|d| d.as_ref());
+    let lists = lists
+        .into_iter()
+        .map(|(kind, values)| (kind, values.iter().map(String::as_str)));
+    let mut filters = Vec::new();
+    if let Some(t) = term(r, seg, Posting::Disposition, dispositions, (lo, hi))? {
+        filters.push(t);
+    }
     for (kind, values) in lists {
-        if matches.is_empty() {
+        if let Some(t) = term(r, seg, kind, values, (lo, hi))? {
+            filters.push(t);
+        }
+    }
+    for t in filters {
+        if t.kept == 0 {
+            return Ok(Some(empty(lo, hi)));
+        }
+        if let Some(deferred) = defer.as_deref_mut() {
+            let share = deferred.share * t.kept as f64 / f64::from(hi - lo).max(1.0);
+            if share >= DEFER_MIN_SHARE {
+                deferred.share = share;
+                deferred
+                    .lists
+                    .push(t.postings.into_iter().map(|(_, p)| p).collect());
+                continue;
+            }
+        }
+        terms.push(t);
+    }
+    // IVR paths within the indexed depth are one posting each, a list filter like the others;
+    // a deeper one is checked against the records, once the other filters have narrowed them.
+    let deep = q
+        .prompts_keys
+        .iter()
+        .any(|path| path.matches(',').count() >= INDEXED_PROMPT_DEPTH);
+    if !deep {
+        let paths = q.prompts_keys.iter().map(String::as_str);
+        if let Some(t) = term(r, seg, Posting::Prompt, paths, (lo, hi))? {
+            terms.push(t);
+        }
+    }
+    // The fewest rows first: later ANDs then work on a smaller bitmap.
+    terms.sort_by_key(|t| t.kept);
+    for t in &terms {
+        if matches.known_empty() {
             return Ok(Some(matches));
         }
-        and_any_of(r, seg, kind, values, &mut matches, defer.as_deref_mut())?;
+        // One posting alone is cheaper kept by reference (a count is a `range_cardinality`).
+        let alone = terms.len() == 1 && t.postings.len() == 1;
+        let dense = match !alone && matches.takes_dense() && end - first >= DENSE_MIN_ROWS {
+            true => r.dense_term(seg, account, (first, end), hi - lo, t),
+            false => None,
+        };
+        matches.and_term(t, dense);
     }
-    if !q.prompts_keys.is_empty() {
+    if deep {
         let found = prompt_matches(r, seg, matches.bitmap_mut(), &q.prompts_keys, counters)?;
         matches.and_owned(found);
     }
@@ -668,6 +924,13 @@ fn match_segment(
         }
     }
     Ok(Some(matches))
+}
+
+/// No match among the rows `lo..hi`.
+fn empty(lo: u32, hi: u32) -> Narrowing {
+    let mut none = Narrowing::new(lo, hi);
+    none.clear();
+    none
 }
 
 /// The rows of `candidates` whose IVR path starts with one of `paths`. A path within the indexed
@@ -734,7 +997,7 @@ pub(crate) fn page(
             .map(|m| {
                 let (budget, spent) = (&budget, &spent);
                 m.bits
-                    .iter()
+                    .rows_from(Some(0))
                     .take_while(move |_| match budget.get().checked_sub(1) {
                         Some(left) => {
                             budget.set(left);
@@ -769,12 +1032,10 @@ pub(crate) fn page(
         .matches
         .iter()
         .zip(starts)
-        .map(
-            |(m, start)| match u32::try_from(start).ok().and_then(|s| m.bits.select(s)) {
-                Some(first) => m.bits.range(first..),
-                None => m.bits.range(1..1),
-            },
-        )
+        .map(|(m, start)| {
+            let first = u32::try_from(start).ok().and_then(|s| m.bits.select(s));
+            m.bits.rows_from(first)
+        })
         .collect();
     merge(r, &plan, rows, want, counters)
 }
@@ -907,7 +1168,7 @@ fn start_ranks(
                     return Ok(m.bits.len());
                 }
                 let row = r.lower_bound(m.seg, m.rows, plan.account, date)?;
-                Ok(m.bits.range_cardinality(..row))
+                Ok(m.bits.before(row))
             })
             .collect()
     };
@@ -949,7 +1210,11 @@ fn start_ranks(
         let Some(first) = u32::try_from(ranks[i]).ok().and_then(|s| m.bits.select(s)) else {
             continue;
         };
-        for row in m.bits.range(first..).take((upper[i] - ranks[i]) as usize) {
+        for row in m
+            .bits
+            .rows_from(Some(first))
+            .take((upper[i] - ranks[i]) as usize)
+        {
             let sid = r.with_record((m.seg, row), counters, |bytes| {
                 Ok(codec::call_head(bytes)?.1.to_owned())
             })?;
