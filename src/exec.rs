@@ -604,7 +604,7 @@ fn term<'q>(
 
 /// A dense posting is kept for an account's rows of a segment only from this many rows on
 /// (below, roaring's containers are few and an AND through them is already cheap) ...
-const DENSE_MIN_ROWS: u32 = 1 << 15;
+const DENSE_MIN_ROWS: u32 = 1 << 14;
 
 /// ... and only when the posting holds at least 1 in this many of them (a roaring bitmap
 /// container holds 1 in 16 or more; sparser postings AND faster as roaring arrays).
