@@ -734,8 +734,8 @@ struct Narrowing {
 enum Rows {
     /// Every row of the range.
     All,
-    /// The rows of this posting within the range.
-    First(Arc<RoaringBitmap>),
+    /// The rows of this posting within the range, and how many they are when known.
+    First(Arc<RoaringBitmap>, Option<u64>),
     /// The rows of the range in every term of dense postings.
     Dense(DenseAnd),
     /// Exactly these rows.
@@ -791,7 +791,7 @@ impl Narrowing {
 
     fn and(&mut self, posting: &Arc<RoaringBitmap>) {
         match &self.rows {
-            Rows::All => self.rows = Rows::First(Arc::clone(posting)),
+            Rows::All => self.rows = Rows::First(Arc::clone(posting), None),
             _ => *self.bitmap_mut() &= &**posting,
         }
     }
@@ -820,11 +820,15 @@ impl Narrowing {
                         return;
                     }
                 }
-                Rows::First(_) | Rows::Bits(_) => {}
+                Rows::First(..) | Rows::Bits(_) => {}
             }
         }
         match &term.postings[..] {
             [] => self.clear(),
+            // Its rows in the range are `kept`, counted already.
+            [(_, one)] if matches!(self.rows, Rows::All) => {
+                self.rows = Rows::First(Arc::clone(one), Some(term.kept));
+            }
             [(_, one)] => self.and(one),
             many => self.and_owned(union(many.iter().map(|(_, p)| &**p))),
         }
@@ -844,7 +848,7 @@ impl Narrowing {
     fn known_empty(&self) -> bool {
         match &self.rows {
             Rows::Bits(bits) => bits.is_empty(),
-            Rows::All | Rows::First(_) | Rows::Dense(_) => false,
+            Rows::All | Rows::First(..) | Rows::Dense(_) => false,
         }
     }
 
@@ -852,7 +856,8 @@ impl Narrowing {
     fn len(&self) -> u64 {
         match &self.rows {
             Rows::All => u64::from(self.hi.saturating_sub(self.lo)),
-            Rows::First(first) => first.range_cardinality(self.lo..self.hi),
+            Rows::First(_, Some(len)) => *len,
+            Rows::First(first, None) => first.range_cardinality(self.lo..self.hi),
             Rows::Dense(and) => and.len(),
             Rows::Bits(bits) => bits.len(),
         }
@@ -864,7 +869,7 @@ impl Narrowing {
         let bits = match &self.rows {
             Rows::Bits(_) => None,
             Rows::All => Some(range_bitmap(lo, hi)),
-            Rows::First(posting) => Some(cut(posting, lo, hi)),
+            Rows::First(posting, _) => Some(cut(posting, lo, hi)),
             Rows::Dense(and) => Some(and.to_bitmap()),
         };
         if let Some(bits) = bits {
@@ -880,7 +885,7 @@ impl Narrowing {
     /// The matches of a plan: the posting itself when one posting is all that narrowed them.
     fn into_matches(self) -> Matches {
         match self.rows {
-            Rows::First(first) => Matches::Within(first, self.lo, self.hi),
+            Rows::First(first, _) => Matches::Within(first, self.lo, self.hi),
             Rows::Bits(bits) => Matches::Own(bits),
             Rows::Dense(and) => Matches::Own(and.to_bitmap()),
             Rows::All => {
