@@ -154,12 +154,11 @@ impl DenseAnd {
     fn len_of_few_terms(&self) -> Option<u64> {
         let base = self.terms.first()?.first()?.base;
         let (_, from, to) = self.words_of(base);
-        let ones = |w: u64| u64::from(w.count_ones());
         if let [[a, b]] = self.terms.iter().map(Vec::as_slice).collect::<Vec<_>>()[..] {
             // One filter of two values (say two IVR paths): no words of its own needed.
-            let (a, b) = (a.words.get(from..to)?, b.words.get(from..to)?);
-            let total = a.iter().zip(b).map(|(a, b)| ones(a | b)).sum();
-            return Some(self.less_outside(total, base, from, to, &[a, b], |x, y| x | y));
+            let words = [a.words.get(from..to)?, b.words.get(from..to)?];
+            let total = ones_of(&words, Combine::Or)?;
+            return Some(self.less_outside(total, base, from, to, &words, |x, y| x | y));
         }
         let mut ored: Vec<Vec<u64>> = Vec::new();
         for term in &self.terms {
@@ -182,24 +181,7 @@ impl DenseAnd {
                 _ => words.push(ored.next()?),
             }
         }
-        let total: u64 = match &words[..] {
-            [a] => a.iter().map(|&a| ones(a)).sum(),
-            [a, b] => a.iter().zip(*b).map(|(a, b)| ones(a & b)).sum(),
-            [a, b, c] => a
-                .iter()
-                .zip(*b)
-                .zip(*c)
-                .map(|((a, b), c)| ones(a & b & c))
-                .sum(),
-            [a, b, c, d] => a
-                .iter()
-                .zip(*b)
-                .zip(*c)
-                .zip(*d)
-                .map(|(((a, b), c), d)| ones(a & b & c & d))
-                .sum(),
-            _ => return None,
-        };
+        let total = ones_of(&words, Combine::And)?;
         Some(self.less_outside(total, base, from, to, &words, |x, y| x & y))
     }
 
@@ -245,6 +227,58 @@ impl DenseAnd {
             _ => RoaringBitmap::new(),
         }
     }
+}
+
+/// How the words of several postings combine.
+#[derive(Clone, Copy)]
+enum Combine {
+    And,
+    Or,
+}
+
+/// The ones in the words of one to four slices of the same length, combined word by word:
+/// one pass, nothing written. With the POPCNT instruction when the processor has it (checked
+/// at run time): portable code counts a word's ones in a dozen instructions, and with three
+/// postings over 1.7M rows that count, not the reads, bounds the pass (41 → 31 µs).
+fn ones_of(words: &[&[u64]], combine: Combine) -> Option<u64> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the processor has POPCNT, the one feature `ones_with_popcnt` is built for.
+        return unsafe { ones_with_popcnt(words, combine) };
+    }
+    ones_portable(words, combine)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+fn ones_with_popcnt(words: &[&[u64]], combine: Combine) -> Option<u64> {
+    ones_portable(words, combine)
+}
+
+/// [`ones_of`] without a processor feature asked for (inlined into [`ones_with_popcnt`], which
+/// asks for one).
+#[inline(always)]
+fn ones_portable(words: &[&[u64]], combine: Combine) -> Option<u64> {
+    let ones = |w: u64| u64::from(w.count_ones());
+    Some(match (words, combine) {
+        ([a], _) => a.iter().map(|&a| ones(a)).sum(),
+        ([a, b], Combine::Or) => a.iter().zip(*b).map(|(a, b)| ones(a | b)).sum(),
+        ([a, b], Combine::And) => a.iter().zip(*b).map(|(a, b)| ones(a & b)).sum(),
+        ([a, b, c], Combine::And) => a
+            .iter()
+            .zip(*b)
+            .zip(*c)
+            .map(|((a, b), c)| ones(a & b & c))
+            .sum(),
+        ([a, b, c, d], Combine::And) => a
+            .iter()
+            .zip(*b)
+            .zip(*c)
+            .zip(*d)
+            .map(|(((a, b), c), d)| ones(a & b & c & d))
+            .sum(),
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
