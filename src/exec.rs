@@ -183,11 +183,20 @@ impl PostingCache {
 }
 
 impl CacheInner {
-    /// Drops every posting, dense or not (the bounds are counted apart).
-    fn empty(&mut self) {
-        self.map.clear();
-        self.dense.clear();
-        self.bytes = 0;
+    /// Makes room for an entry of `size` bytes within `budget` (emptying the postings, dense
+    /// or not, when it would pass it; the bounds are counted apart) and counts it; `false` when
+    /// the entry alone is larger than the budget and is not to be kept.
+    fn admit(&mut self, size: usize, budget: usize) -> bool {
+        if self.bytes + size > budget {
+            self.map.clear();
+            self.dense.clear();
+            self.bytes = 0;
+        }
+        if size > budget {
+            return false;
+        }
+        self.bytes += size;
+        true
     }
 }
 
@@ -247,11 +256,7 @@ impl<'c> ReadTables<'c> {
             .map(Arc::new);
         let size = read.as_ref().map_or(0, |b| b.serialized_size()) + 64;
         let mut inner = self.cache.lock();
-        if inner.bytes + size > self.cache.budget {
-            inner.empty();
-        }
-        if size <= self.cache.budget {
-            inner.bytes += size;
+        if inner.admit(size, self.cache.budget) {
             inner
                 .map
                 .entry(key)
@@ -314,13 +319,8 @@ impl<'c> ReadTables<'c> {
                         return None;
                     }
                     let built = Arc::new(DenseRows::new(posting, lo, hi));
-                    let size = built.size() + 64;
                     let mut inner = self.cache.lock();
-                    if inner.bytes + size > self.cache.budget {
-                        inner.empty();
-                    }
-                    if size <= self.cache.budget {
-                        inner.bytes += size;
+                    if inner.admit(built.size() + 64, self.cache.budget) {
                         inner
                             .dense
                             .entry(key)
@@ -742,10 +742,10 @@ enum Rows {
     Bits(RoaringBitmap),
 }
 
-/// `posting` cut to `lo..hi`: its rows one by one when there are few; a copy trimmed at both ends when the posting lies mostly within the
-/// range (a segment of the live feed); else an intersection with the range as bitmap
-/// containers, so that a compacted segment of millions of rows does not copy the posting's
-/// containers outside an account's rows.
+/// `posting` cut to `lo..hi`: a copy trimmed at both ends when the posting lies mostly within
+/// the range (a segment of the live feed); its rows one by one when they are few; else an
+/// intersection with the range as bitmap containers, so that a compacted segment of millions
+/// of rows does not copy the posting's containers outside an account's rows.
 fn cut(posting: &RoaringBitmap, lo: u32, hi: u32) -> RoaringBitmap {
     let span = match (posting.min(), posting.max()) {
         (Some(min), Some(max)) => u64::from(max - min) + 1,
