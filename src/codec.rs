@@ -100,6 +100,11 @@ impl BlockWriter {
         Ok(finished)
     }
 
+    /// Whether the block being filled holds no record yet.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
     /// The framed size of a block of `records` records holding the current payload.
     fn framed_len(&self, records: usize) -> usize {
         2 + 4 * records + self.payload.len()

@@ -5,6 +5,7 @@
 //! adds one segment; a tiered merge policy keeps the segment count logarithmic.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use redb::{AccessGuard, ReadableTable, Table, WriteTransaction};
 use roaring::RoaringBitmap;
@@ -12,9 +13,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::error::StoreError;
+use crate::filter::{self, Bloom, FilterCache, SegmentFilter};
 use crate::model::{Call, INDEXED_PROMPT_DEPTH, prompt_prefixes};
+use crate::runs::{self, RunBuilder, RunKey};
 use crate::store::{
-    ACCOUNTS, CALL_IDS, CALLERS, CALLS, CounterCells, DATES, META, POSTINGS, PROPERTIES, SEGMENTS,
+    ACCOUNTS, CALLS, CounterCells, DATES, FILTERS, GROUPS, META, POSTINGS, PROPERTIES, SEGMENTS,
+    SIDS,
 };
 
 /// The kinds of posting bitmaps kept per segment (the `u8` in a `postings` key).
@@ -71,7 +75,7 @@ impl Posting {
     }
 }
 
-/// Caller scopes in the `callers` table.
+/// Caller scopes in the `groups` runs.
 pub(crate) const SCOPE_ACCOUNT: u8 = 0;
 pub(crate) const SCOPE_PROPERTY: u8 = 1;
 
@@ -93,13 +97,14 @@ pub(crate) type Loc = (u32, u32);
 /// The tables of a write transaction, opened once.
 pub(crate) struct WriteTables<'txn> {
     pub calls: Table<'txn, (u32, u32), &'static [u8]>,
-    pub call_ids: Table<'txn, &'static str, (u32, u32)>,
+    pub sids: Table<'txn, RunKey, &'static [u8]>,
     pub properties: Table<'txn, &'static str, (&'static str, u64)>,
     pub accounts: Table<'txn, &'static str, (u32, u64)>,
     pub segments: Table<'txn, u32, &'static [u8]>,
     pub postings: Table<'txn, (u32, u8, &'static str), &'static [u8]>,
     pub dates: Table<'txn, (u32, u32, u32), u32>,
-    pub callers: Table<'txn, &'static [u8], ()>,
+    pub groups: Table<'txn, RunKey, &'static [u8]>,
+    pub filters: Table<'txn, u32, &'static [u8]>,
     pub meta: Table<'txn, &'static str, u64>,
 }
 
@@ -107,13 +112,14 @@ impl<'txn> WriteTables<'txn> {
     pub(crate) fn open(txn: &'txn WriteTransaction) -> Result<WriteTables<'txn>, StoreError> {
         Ok(WriteTables {
             calls: txn.open_table(CALLS)?,
-            call_ids: txn.open_table(CALL_IDS)?,
+            sids: txn.open_table(SIDS)?,
             properties: txn.open_table(PROPERTIES)?,
             accounts: txn.open_table(ACCOUNTS)?,
             segments: txn.open_table(SEGMENTS)?,
             postings: txn.open_table(POSTINGS)?,
             dates: txn.open_table(DATES)?,
-            callers: txn.open_table(CALLERS)?,
+            groups: txn.open_table(GROUPS)?,
+            filters: txn.open_table(FILTERS)?,
             meta: txn.open_table(META)?,
         })
     }
@@ -241,29 +247,149 @@ where
     }
 }
 
-/// The first call of a caller in a scope, in result order: its (`Date_Start`, `CallSid`).
-fn first_of_group<T>(callers: &T, group: &[u8]) -> Result<Option<(u32, String)>, StoreError>
+/// Reads a segment's filters from the `filters` table.
+pub(crate) fn read_filter<T>(filters: &T, seg: u32) -> Result<SegmentFilter, StoreError>
 where
-    T: ReadableTable<&'static [u8], ()>,
+    T: ReadableTable<u32, &'static [u8]>,
 {
-    let mut range = callers.range(group..)?;
-    if let Some(entry) = range.next() {
-        let (key, _) = entry?;
-        let key = key.value();
-        if let Some(rest) = key.strip_prefix(group) {
-            let (date, sid) = rest.split_at_checked(4).ok_or_else(|| {
-                StoreError::Corrupt(format!("a callers key is too short: {key:?}"))
-            })?;
-            let date = u32::from_be_bytes([date[0], date[1], date[2], date[3]]);
-            let sid = std::str::from_utf8(sid)
-                .map_err(|_| StoreError::Corrupt(format!("a callers key is not UTF-8: {key:?}")))?;
-            return Ok(Some((date, sid.to_string())));
+    match filters.get(seg)? {
+        Some(bytes) => SegmentFilter::from_bytes(bytes.value()),
+        None => Err(StoreError::Corrupt(format!("segment {seg} has no filter"))),
+    }
+}
+
+/// The caller group (a [`group_key`]) at the start of a `groups` run key.
+fn group_of(key: &[u8]) -> Result<&[u8], StoreError> {
+    let bad = || StoreError::Corrupt(format!("a caller group key is cut short: {key:?}"));
+    let mut len = 1;
+    for _ in 0..2 {
+        let part = key
+            .get(len..len + 4)
+            .and_then(|b| b.first_chunk::<4>())
+            .ok_or_else(bad)?;
+        len += 4 + u32::from_be_bytes(*part) as usize;
+    }
+    key.get(..len).ok_or_else(bad)
+}
+
+/// Where the live call with this CallSid is stored: the first of `segments` whose run holds it
+/// at a row that `is_dead(segment, row)` (tombstoned) does not rule out. A CallSid has at most
+/// one live row in the store.
+pub(crate) fn locate<T>(
+    sids: &T,
+    segments: impl Iterator<Item = u32>,
+    mut is_dead: impl FnMut(u32, u32) -> Result<bool, StoreError>,
+    sid: &str,
+) -> Result<Option<Loc>, StoreError>
+where
+    T: ReadableTable<RunKey, &'static [u8]>,
+{
+    for seg in segments {
+        if let Some(row) = runs::get(sids, seg, sid.as_bytes())? {
+            if !is_dead(seg, row)? {
+                return Ok(Some((seg, row)));
+            }
         }
     }
     Ok(None)
 }
 
-/// A caller group, (scope, scope sid, caller identity), as the byte prefix of its `callers`
+/// What a write reads of the segments stored before it: their ids, newest first, and their
+/// tombstones (each segment's runs keep the entries of rows deleted since).
+struct Stored {
+    segments: Vec<(u32, RoaringBitmap, Arc<SegmentFilter>)>,
+}
+
+/// The first call of a caller group in a scope, in result order, and where it is stored.
+#[derive(Clone)]
+struct GroupFirst {
+    date: u32,
+    sid: String,
+    loc: Loc,
+}
+
+impl Stored {
+    /// Reads the segments at the start of a write transaction: all committed, so their
+    /// filters may go into `cache`.
+    fn read(t: &WriteTables<'_>, cache: &FilterCache) -> Result<Stored, StoreError> {
+        let mut segments = Vec::new();
+        let ids: Vec<u32> = list_segments(&t.segments)?
+            .into_iter()
+            .map(|(seg, _)| seg)
+            .collect();
+        cache.retain(&ids);
+        for &seg in ids.iter().rev() {
+            let tombstones = read_posting(&t.postings, seg, Posting::Tombstone, "")?;
+            let filter = cache.get(seg, || read_filter(&t.filters, seg))?;
+            segments.push((seg, tombstones.unwrap_or_default(), filter));
+        }
+        Ok(Stored { segments })
+    }
+
+    /// Where the live call with this CallSid is stored, if it is.
+    fn locate(&self, t: &WriteTables<'_>, sid: &str) -> Result<Option<Loc>, StoreError> {
+        let h = filter::hash(sid.as_bytes());
+        locate(
+            &t.sids,
+            self.segments
+                .iter()
+                .filter(|(_, _, filter)| filter.sids.may_contain_hash(h))
+                .map(|(seg, _, _)| *seg),
+            |seg, row| {
+                let dead = self
+                    .segments
+                    .iter()
+                    .any(|(s, tombstones, _)| *s == seg && tombstones.contains(row));
+                Ok(dead)
+            },
+            sid,
+        )
+    }
+
+    /// The first live call of a caller group (a [`group_key`]) over every segment, leaving out
+    /// the calls at `gone`.
+    fn first_of_group(
+        &self,
+        t: &WriteTables<'_>,
+        group: &[u8],
+        gone: &HashSet<Loc>,
+    ) -> Result<Option<GroupFirst>, StoreError> {
+        let mut first: Option<GroupFirst> = None;
+        let h = filter::hash(group);
+        for (seg, tombstones, filter) in &self.segments {
+            if !filter.groups.may_contain_hash(h) {
+                continue;
+            }
+            runs::scan_prefix(&t.groups, *seg, group, |key, row| {
+                if tombstones.contains(row) || gone.contains(&(*seg, row)) {
+                    return Ok(true);
+                }
+                let rest = &key[group.len()..];
+                let (date, sid) = rest.split_first_chunk::<4>().ok_or_else(|| {
+                    StoreError::Corrupt(format!("a caller group key is too short: {key:?}"))
+                })?;
+                let date = u32::from_be_bytes(*date);
+                let sid = std::str::from_utf8(sid).map_err(|_| {
+                    StoreError::Corrupt(format!("a caller group key is not UTF-8: {key:?}"))
+                })?;
+                if first
+                    .as_ref()
+                    .is_none_or(|f| (date, sid) < (f.date, f.sid.as_str()))
+                {
+                    first = Some(GroupFirst {
+                        date,
+                        sid: sid.to_string(),
+                        loc: (*seg, row),
+                    });
+                }
+                Ok(false)
+            })?;
+        }
+        Ok(first)
+    }
+}
+
+/// A caller group, (scope, scope sid, caller identity), as the byte prefix of its `groups`
 /// keys. Keys are bytes so that B-tree comparisons are one `memcmp`: the scope byte, then each
 /// string with a 4-byte length before it, so that a group's keys are exactly the keys that start
 /// with its prefix; then `Date_Start` big-endian and the CallSid, so that inside a group keys
@@ -329,9 +455,10 @@ pub(crate) fn apply(
     batch: Batch<'_>,
     policy: MergePolicy,
     counters: &CounterCells,
+    filters: &FilterCache,
 ) -> Result<Applied, StoreError> {
     let upsert_sids: HashSet<&str> = batch.upserts.iter().map(|c| c.call_sid.as_str()).collect();
-    let delete_sids: HashSet<&str> = batch.deletes.iter().map(String::as_str).collect();
+    let stored = Stored::read(t, filters)?;
     // 1. The stored versions that this batch removes.
     let mut removed: Vec<(Loc, Call)> = Vec::new();
     let mut seen: HashSet<&str> = HashSet::new();
@@ -346,8 +473,7 @@ pub(crate) fn apply(
         if !seen.insert(sid) {
             continue;
         }
-        let loc = t.call_ids.get(sid)?.map(|g| g.value());
-        if let Some(loc) = loc {
+        if let Some(loc) = stored.locate(t, sid)? {
             removed.push((loc, read_call(&t.calls, loc, counters)?));
             if upsert_sids.contains(sid) {
                 replaced += 1;
@@ -358,71 +484,31 @@ pub(crate) fn apply(
     }
     // 2. A property belongs to one account while it has calls.
     let stored_properties = check_bindings(t, &batch.upserts, &removed)?;
-    // 3. Every `callers` entry the batch removes or adds, sorted by key (removals before
-    //    additions of the same key), so that each group is one run of entries and B-tree
-    //    updates go in key order.
-    let removed_sids: HashSet<&str> = removed.iter().map(|(_, c)| c.call_sid.as_str()).collect();
-    let mut entries: Vec<CallerEntry<'_>> = Vec::new();
-    for (call, added) in removed
-        .iter()
-        .map(|(_, c)| (c, false))
-        .chain(batch.upserts.iter().map(|c| (c, true)))
-    {
+    // 3. Every caller group the batch touches, with the earliest call the batch adds to it.
+    let removed_locs: HashSet<Loc> = removed.iter().map(|(loc, _)| *loc).collect();
+    let mut touched: Vec<(GroupKey, Option<(u32, &str)>)> = Vec::new();
+    for (_, call) in &removed {
         for group in groups_of(call).into_iter().flatten() {
-            entries.push(CallerEntry {
-                group,
-                date: call.date_start,
-                sid: call.call_sid.as_str(),
-                added,
-            });
+            touched.push((group, None));
         }
     }
-    entries.sort_unstable_by(|a, b| {
-        (a.group.as_slice(), a.date, a.sid, a.added).cmp(&(
-            b.group.as_slice(),
-            b.date,
-            b.sid,
-            b.added,
-        ))
-    });
-    //    The first call of each group before the batch, and the earliest call the batch adds
-    //    to it (the first added entry of its run).
-    let mut groups: Vec<(&[u8], GroupChange)> = Vec::new();
-    for run in entries.chunk_by(|a, b| a.group == b.group) {
-        let group = run[0].group.as_slice();
-        groups.push((
-            group,
-            GroupChange {
-                before: first_of_group(&t.callers, group)?,
-                earliest_new: run
-                    .iter()
-                    .find(|e| e.added)
-                    .map(|e| (e.date, e.sid.to_string())),
-            },
-        ));
+    for call in &batch.upserts {
+        for group in groups_of(call).into_iter().flatten() {
+            touched.push((group, Some((call.date_start, call.call_sid.as_str()))));
+        }
     }
+    // Each group once, with its earliest new call (a group's `Some`s sort before its `None`s).
+    touched.sort_unstable_by(|a, b| (&a.0, a.1.is_none(), a.1).cmp(&(&b.0, b.1.is_none(), b.1)));
+    touched.dedup_by(|later, first| later.0 == first.0);
     // 4. Remove the old versions; register the new calls.
     let mut tombstones: BTreeMap<u32, RoaringBitmap> = BTreeMap::new();
     let mut counts = CountDeltas::default();
     for (loc, call) in &removed {
         tombstones.entry(loc.0).or_default().insert(loc.1);
         counts.add(call, -1);
-        t.call_ids.remove(call.call_sid.as_str())?;
     }
     for call in &batch.upserts {
         counts.add(call, 1);
-    }
-    let mut key = Vec::new();
-    for entry in &entries {
-        key.clear();
-        key.extend_from_slice(&entry.group);
-        key.extend_from_slice(&entry.date.to_be_bytes());
-        key.extend_from_slice(entry.sid.as_bytes());
-        if entry.added {
-            t.callers.insert(key.as_slice(), ())?;
-        } else {
-            t.callers.remove(key.as_slice())?;
-        }
     }
     let account_ids = counts.apply(t, &stored_properties)?;
     let mut rows: Vec<(u32, &Call)> = Vec::with_capacity(batch.upserts.len());
@@ -432,36 +518,39 @@ pub(crate) fn apply(
         })?;
         rows.push((account, call));
     }
-    // 5. The first call of each touched group after the batch, and the flags that flip.
-    // CallSid → (first of its caller in its account, in its property), after the batch.
-    let mut firsts: HashMap<String, (bool, bool)> = HashMap::new();
+    // 5. The first call of each touched group before and after the batch, and the flags that
+    //    flip. CallSid → (first of its caller in its account, in its property), after the batch.
+    let mut firsts: HashMap<&str, (bool, bool)> = HashMap::new();
     let mut flips: BTreeMap<(u32, Posting), RoaringBitmap> = BTreeMap::new();
-    for &(group, ref change) in &groups {
-        let kept_before = change
-            .before
-            .as_ref()
-            .filter(|(_, sid)| !removed_sids.contains(sid.as_str()));
-        let after = match (kept_before, &change.before) {
-            // The first stored call stays: the batch's earliest call may take its place.
-            (Some(before), _) => match &change.earliest_new {
-                Some(new) if new < before => Some(new.clone()),
-                _ => Some(before.clone()),
-            },
-            // No stored call: the batch's earliest call is first.
-            (None, None) => change.earliest_new.clone(),
-            // The first stored call left: look again.
-            (None, Some(_)) => first_of_group(&t.callers, group)?,
+    let no_locs = HashSet::new();
+    for (group, earliest_new) in &touched {
+        let before = stored.first_of_group(t, group, &no_locs)?;
+        // The first stored call after the batch: the same one, unless the batch removes it.
+        let stored_after = match &before {
+            Some(first) if removed_locs.contains(&first.loc) => {
+                stored.first_of_group(t, group, &removed_locs)?
+            }
+            _ => before.clone(),
         };
-        if let Some((_, sid)) = &after {
-            let flags = firsts.entry(sid.clone()).or_default();
+        // The batch's earliest call takes first place when it comes before the stored one.
+        let new_first = earliest_new.filter(|new| {
+            stored_after
+                .as_ref()
+                .is_none_or(|s| *new < (s.date, s.sid.as_str()))
+        });
+        if let Some((_, sid)) = new_first {
+            let flags = firsts.entry(sid).or_default();
             if group.first() == Some(&SCOPE_ACCOUNT) {
                 flags.0 = true;
             } else {
                 flags.1 = true;
             }
         }
-        let before_sid = change.before.as_ref().map(|(_, s)| s.as_str());
-        let after_sid = after.as_ref().map(|(_, s)| s.as_str());
+        let after_sid = match new_first {
+            Some((_, sid)) => Some(sid),
+            None => stored_after.as_ref().map(|s| s.sid.as_str()),
+        };
+        let before_sid = before.as_ref().map(|b| b.sid.as_str());
         if before_sid == after_sid {
             continue;
         }
@@ -470,17 +559,16 @@ pub(crate) fn apply(
         } else {
             Posting::UniquePropertyFlip
         };
-        // A call that stays where it was (neither replaced nor deleted) flips in place.
-        for sid in [before_sid, after_sid].into_iter().flatten() {
-            if upsert_sids.contains(sid) || delete_sids.contains(sid) {
+        // A stored call that stays where it is (neither replaced nor deleted) flips in place:
+        // the one that was first, and the one that becomes first.
+        let after_stored = stored_after.as_ref().filter(|_| new_first.is_none());
+        for first in [before.as_ref(), after_stored].into_iter().flatten() {
+            if removed_locs.contains(&first.loc) {
                 continue;
             }
-            let loc = t.call_ids.get(sid)?.map(|g| g.value());
-            if let Some((seg, row)) = loc {
-                let bits = flips.entry((seg, flip)).or_default();
-                if !bits.remove(row) {
-                    bits.insert(row);
-                }
+            let bits = flips.entry((first.loc.0, flip)).or_default();
+            if !bits.remove(first.loc.1) {
+                bits.insert(first.loc.1);
             }
         }
     }
@@ -651,20 +739,6 @@ impl CountDeltas {
     }
 }
 
-/// A `callers` entry that a batch removes or adds: its group, `Date_Start` and CallSid.
-struct CallerEntry<'a> {
-    group: GroupKey,
-    date: u32,
-    sid: &'a str,
-    added: bool,
-}
-
-/// A caller group's first call before a batch, and the earliest of the batch's calls in it.
-struct GroupChange {
-    before: Option<(u32, String)>,
-    earliest_new: Option<(u32, String)>,
-}
-
 /// Takes the next value of a counter in `meta`.
 fn next_id(t: &mut WriteTables<'_>, name: &str) -> Result<u32, StoreError> {
     let next = t.meta.get(name)?.map(|g| g.value()).unwrap_or(0);
@@ -707,6 +781,9 @@ fn drop_segment(t: &mut WriteTables<'_>, seg: u32) -> Result<(), StoreError> {
     if seg == u32::MAX {
         t.postings.retain_in((seg, 0u8, "").., |_, _| false)?;
     }
+    runs::remove(&mut t.sids, seg)?;
+    runs::remove(&mut t.groups, seg)?;
+    t.filters.remove(seg)?;
     t.segments.remove(seg)?;
     Ok(())
 }
@@ -717,15 +794,16 @@ struct SegmentBuilder {
     header: SegmentHeader,
     postings: HashMap<Posting, HashMap<String, RoaringBitmap>>,
     last: Option<(u32, u32)>,
-    /// `call_ids` entries not yet written: B-tree inserts in key order touch each leaf once.
-    ids: Vec<(String, u32)>,
+    /// The segment's runs (see [`runs`]): CallSid → row, and caller group entry → row. A
+    /// merge's segment writes them from its inputs' runs instead.
+    sids: RunBuilder,
+    groups: RunBuilder,
+    /// Whether the rows come from a batch (runs and filter built here) or a merge.
+    from_batch: bool,
     /// The records of the block being filled, and its first row.
     block: codec::BlockWriter,
     block_first: u32,
 }
-
-/// How many `call_ids` entries a builder holds before writing them.
-const IDS_CHUNK: usize = 1 << 16;
 
 impl SegmentBuilder {
     fn new(seg: u32) -> SegmentBuilder {
@@ -739,7 +817,9 @@ impl SegmentBuilder {
             },
             postings: HashMap::new(),
             last: None,
-            ids: Vec::new(),
+            sids: RunBuilder::default(),
+            groups: RunBuilder::default(),
+            from_batch: true,
             block: codec::BlockWriter::default(),
             block_first: 0,
         }
@@ -773,7 +853,13 @@ impl SegmentBuilder {
             self.write_block(t, finished)?;
         }
         counters.add_records_written(1);
-        self.add_row(t, account, call.date_start, &call.call_sid)?;
+        self.add_row(t, account, call.date_start)?;
+        self.sids.push(&[call.call_sid.as_bytes()], row)?;
+        for group in groups_of(call).into_iter().flatten() {
+            let date = call.date_start.to_be_bytes();
+            self.groups
+                .push(&[&group, &date, call.call_sid.as_bytes()], row)?;
+        }
         self.post(Posting::Property, &call.property_sid, row);
         self.post(Posting::Disposition, call.disposition.as_str(), row);
         self.post(Posting::To, &call.to, row);
@@ -805,20 +891,15 @@ impl SegmentBuilder {
         Ok(())
     }
 
-    /// Registers the next row (its CallSid, its place in `dates`, the header); the record is
-    /// already in the block.
+    /// Registers the next row (its place in `dates`, the header); the record is already in the
+    /// block.
     fn add_row(
         &mut self,
         t: &mut WriteTables<'_>,
         account: u32,
         date: u32,
-        call_sid: &str,
     ) -> Result<(), StoreError> {
         let row = self.header.rows;
-        self.ids.push((call_sid.to_string(), row));
-        if self.ids.len() >= IDS_CHUNK {
-            self.flush_ids(t)?;
-        }
         if self.last != Some((account, date)) {
             t.dates.insert((self.seg, account, date), row)?;
             self.last = Some((account, date));
@@ -843,7 +924,7 @@ impl SegmentBuilder {
             self.write_block(t, finished)?;
         }
         counters.add_records_written(1);
-        self.add_row(t, row.account, row.date, &row.sid)?;
+        self.add_row(t, row.account, row.date)?;
         Ok(new_row)
     }
 
@@ -911,14 +992,6 @@ impl SegmentBuilder {
         Ok(())
     }
 
-    fn flush_ids(&mut self, t: &mut WriteTables<'_>) -> Result<(), StoreError> {
-        self.ids.sort_unstable();
-        for (sid, row) in self.ids.drain(..) {
-            t.call_ids.insert(sid.as_str(), (self.seg, row))?;
-        }
-        Ok(())
-    }
-
     fn finish(
         mut self,
         t: &mut WriteTables<'_>,
@@ -927,7 +1000,27 @@ impl SegmentBuilder {
         if let Some(finished) = self.block.finish() {
             self.write_block(t, finished)?;
         }
-        self.flush_ids(t)?;
+        let (sids, groups) = (
+            std::mem::take(&mut self.sids),
+            std::mem::take(&mut self.groups),
+        );
+        if self.from_batch {
+            let mut filter = SegmentFilter {
+                sids: Bloom::with_keys(sids.len()),
+                groups: Bloom::with_keys(groups.len()),
+            };
+            sids.for_each_key(|key| {
+                filter.sids.insert(key);
+                Ok(())
+            })?;
+            groups.for_each_key(|key| {
+                filter.groups.insert(group_of(key)?);
+                Ok(())
+            })?;
+            t.filters.insert(self.seg, filter.to_bytes().as_slice())?;
+            sids.write(&mut t.sids, self.seg)?;
+            groups.write(&mut t.groups, self.seg)?;
+        }
         let mut postings: Vec<_> = self
             .postings
             .into_iter()
@@ -1149,6 +1242,7 @@ fn merge(t: &mut WriteTables<'_>, segs: &[u32], counters: &CounterCells) -> Resu
     let mut accounts = AccountIds::default();
     let new_seg = next_id(t, "next_segment")?;
     let mut builder = SegmentBuilder::new(new_seg);
+    builder.from_batch = false;
     loop {
         // The input whose next row sorts first.
         let mut best: Option<usize> = None;
@@ -1176,7 +1270,26 @@ fn merge(t: &mut WriteTables<'_>, segs: &[u32], counters: &CounterCells) -> Resu
         for input in &inputs {
             builder.carry_postings(t, input)?;
         }
+        let builder_rows = builder.header.rows;
         builder.finish(t, counters)?;
+        let moved: Vec<(u32, &[u32])> = inputs
+            .iter()
+            .map(|input| (input.seg, input.moved_to.as_slice()))
+            .collect();
+        let rows = builder_rows as usize;
+        let mut filter = SegmentFilter {
+            sids: Bloom::with_keys(rows),
+            groups: Bloom::with_keys(2 * rows),
+        };
+        runs::merge(&mut t.sids, &moved, GONE, new_seg, |key| {
+            filter.sids.insert(key);
+            Ok(())
+        })?;
+        runs::merge(&mut t.groups, &moved, GONE, new_seg, |key| {
+            filter.groups.insert(group_of(key)?);
+            Ok(())
+        })?;
+        t.filters.insert(new_seg, filter.to_bytes().as_slice())?;
     }
     for &seg in segs {
         drop_segment(t, seg)?;

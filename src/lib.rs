@@ -47,6 +47,7 @@ mod codec;
 mod dense;
 mod error;
 mod exec;
+mod filter;
 pub mod generate;
 mod index;
 mod json;
@@ -55,6 +56,7 @@ mod page;
 mod query;
 pub mod reference;
 mod request;
+mod runs;
 mod store;
 mod view;
 

@@ -13,6 +13,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 
 use crate::error::{ApiError, ErrorCode, Result, StoreError};
 use crate::exec::{self, PostingCache, ReadTables};
+use crate::filter::FilterCache;
 use crate::index::{self, Batch, MergePolicy, WriteTables};
 use crate::json::Response;
 use crate::model::Call;
@@ -22,8 +23,9 @@ use crate::request::{Request, parse_request};
 
 /// (segment, row) → encoded call.
 pub(crate) const CALLS: TableDefinition<(u32, u32), &[u8]> = TableDefinition::new("calls");
-/// CallSid → (segment, row).
-pub(crate) const CALL_IDS: TableDefinition<&str, (u32, u32)> = TableDefinition::new("call_ids");
+/// (segment, first CallSid of a block) → a block of the segment's CallSids in order, each with
+/// its row (see `runs`).
+pub(crate) const SIDS: TableDefinition<(u32, &[u8]), &[u8]> = TableDefinition::new("sids");
 /// PropertySid → (AccountSid, calls of the property).
 pub(crate) const PROPERTIES: TableDefinition<&str, (&str, u64)> =
     TableDefinition::new("properties");
@@ -36,14 +38,18 @@ pub(crate) const POSTINGS: TableDefinition<(u32, u8, &str), &[u8]> =
     TableDefinition::new("postings");
 /// (segment, account id, `Date_Start`) → the first row of that account and date.
 pub(crate) const DATES: TableDefinition<(u32, u32, u32), u32> = TableDefinition::new("dates");
-/// (scope, scope sid, caller, `Date_Start`, CallSid), encoded as bytes that sort in that order
-/// (see `index::group_key`) → (): every call of every caller, in result order.
-pub(crate) const CALLERS: TableDefinition<&[u8], ()> = TableDefinition::new("callers");
+/// (segment, first key of a block) → a block of the segment's caller entries in order, each
+/// (scope, scope sid, caller, `Date_Start`, CallSid) encoded as bytes that sort in that order
+/// (see `index::group_key`), with its row: every call of every caller, per segment.
+pub(crate) const GROUPS: TableDefinition<(u32, &[u8]), &[u8]> = TableDefinition::new("groups");
+/// Segment id → the segment's membership filters over its CallSids and caller groups (see
+/// `filter`).
+pub(crate) const FILTERS: TableDefinition<u32, &[u8]> = TableDefinition::new("filters");
 /// Name → value: the format version and id counters.
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// The format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 const FORMAT_KEY: &str = "callstore_format_version";
 /// The first bytes of every redb file.
 const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
@@ -58,6 +64,8 @@ pub struct Store {
     merge: MergePolicy,
     /// Decoded postings shared by queries.
     postings: PostingCache,
+    /// Decoded segment filters shared by writes and gets.
+    filters: FilterCache,
 }
 
 /// What a write did.
@@ -169,6 +177,7 @@ impl Store {
                 factor: DEFAULT_MERGE_FACTOR,
             },
             postings: PostingCache::new(exec::POSTING_CACHE_BYTES),
+            filters: FilterCache::default(),
         }
     }
 
@@ -311,7 +320,13 @@ impl Store {
         let txn = self.db.begin_write()?;
         let applied = {
             let mut tables = WriteTables::open(&txn)?;
-            index::apply(&mut tables, batch, self.merge, &self.counters)?
+            index::apply(
+                &mut tables,
+                batch,
+                self.merge,
+                &self.counters,
+                &self.filters,
+            )?
         };
         txn.commit()?;
         Ok(applied)
@@ -342,8 +357,34 @@ impl Store {
     /// The call with this CallSid, if stored.
     pub fn get(&self, call_sid: &str) -> Result<Option<Call>> {
         let txn = self.db.begin_read()?;
-        let ids = txn.open_table(CALL_IDS)?;
-        let Some(loc) = ids.get(call_sid)?.map(|g| g.value()) else {
+        let segments = txn.open_table(SEGMENTS)?;
+        let postings = txn.open_table(POSTINGS)?;
+        let mut ids = Vec::new();
+        for entry in segments.iter()?.rev() {
+            ids.push(entry?.0.value());
+        }
+        // With one segment a filter saves nothing; with more, it skips the runs that cannot
+        // hold the CallSid (segments of a snapshot are committed: their filters may be cached).
+        if ids.len() > 1 {
+            let filters = txn.open_table(FILTERS)?;
+            let h = crate::filter::hash(call_sid.as_bytes());
+            let mut maybe = Vec::with_capacity(ids.len());
+            for seg in ids {
+                let filter = self
+                    .filters
+                    .get(seg, || index::read_filter(&filters, seg))?;
+                if filter.sids.may_contain_hash(h) {
+                    maybe.push(seg);
+                }
+            }
+            ids = maybe;
+        }
+        let is_dead = |seg, row| -> Result<bool, StoreError> {
+            let tombstones = index::read_posting(&postings, seg, index::Posting::Tombstone, "")?;
+            Ok(tombstones.is_some_and(|t| t.contains(row)))
+        };
+        let sids = txn.open_table(SIDS)?;
+        let Some(loc) = index::locate(&sids, ids.into_iter(), is_dead, call_sid)? else {
             return Ok(None);
         };
         let calls = txn.open_table(CALLS)?;
@@ -439,7 +480,7 @@ impl Store {
             .filter(|(_, h)| h.live > 0)
             .map(|(_, h)| (h.min_date, h.max_date))
             .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
-        let calls = txn.open_table(CALL_IDS)?.len()?;
+        let calls = segments.iter().map(|(_, h)| u64::from(h.live)).sum();
         let file_bytes = match &self.path {
             Some(p) => Some(fs::metadata(p).map_err(|e| io_error(p, e))?.len()),
             None => None,
@@ -510,10 +551,12 @@ fn guarded<T>(path: &Path, open: impl FnOnce() -> T) -> Result<T, StoreError> {
 
 /// Checks callstore's format marker and version in an open database.
 fn check_format(db: &impl ReadableDatabase, path: &Path) -> Result<(), StoreError> {
-    let damaged = |e: &dyn std::fmt::Display| {
-        StoreError::Corrupt(format!("{} is damaged or not a store: {e}", path.display()))
+    // An I/O error is the medium's, not a sign of a damaged file: it stays an I/O error.
+    let damaged = |e: redb::Error| match e {
+        redb::Error::Io(_) => StoreError::Storage(e),
+        e => StoreError::Corrupt(format!("{} is damaged or not a store: {e}", path.display())),
     };
-    let txn = db.begin_read().map_err(|e| damaged(&e))?;
+    let txn = db.begin_read().map_err(|e| damaged(e.into()))?;
     let meta = match txn.open_table(META) {
         Ok(meta) => meta,
         Err(redb::TableError::TableDoesNotExist(_)) => {
@@ -525,9 +568,9 @@ fn check_format(db: &impl ReadableDatabase, path: &Path) -> Result<(), StoreErro
                 "a redb file whose meta table is not callstore's",
             ));
         }
-        Err(e) => return Err(damaged(&e)),
+        Err(e) => return Err(damaged(e.into())),
     };
-    let version = meta.get(FORMAT_KEY).map_err(|e| damaged(&e))?;
+    let version = meta.get(FORMAT_KEY).map_err(|e| damaged(e.into()))?;
     let Some(version) = version.map(|g| g.value()) else {
         return Err(not_a_store(
             path,

@@ -16,7 +16,7 @@ use callstore::{
 };
 
 /// What the error for a file of the next format version says (FORMAT_VERSION + 1).
-const FUTURE_VERSION: &str = "format version 3";
+const FUTURE_VERSION: &str = "format version 4";
 
 // ---------------------------------------------------------------------------------------------
 // Shared inputs
@@ -755,6 +755,15 @@ fn file_cases() -> Vec<FileCase> {
                 "a future format version",
                 |p| set_format_version(p, u64::from(FORMAT_VERSION) + 1),
                 FUTURE_VERSION,
+            )
+        },
+        FileCase {
+            check: |e| matches!(e, Error::Store(StoreError::FormatVersion { found: 2, .. })),
+            redb: true,
+            ..file_case(
+                "the previous format version (2: a store-wide call_ids table)",
+                |p| set_format_version(p, u64::from(FORMAT_VERSION) - 1),
+                "format version 2; this build reads version 3",
             )
         },
         FileCase {

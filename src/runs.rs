@@ -1,0 +1,351 @@
+//! Sorted runs: per segment, (key bytes → row) entries in key order, packed into blocks of
+//! about 16 KiB, keyed by (segment, first key of the block).
+//!
+//! Two tables hold runs: `sids` (CallSid → row) and `groups` (caller group, `Date_Start`,
+//! CallSid → row). A segment's runs are written once, in key order, when the segment is written
+//! (a batch's, or a merge's), and removed with it, so a write touches only the new segment's
+//! keys instead of one random key of a store-wide B-tree per call. A run keeps the entries of
+//! rows deleted since; readers check them against the segment's tombstones.
+
+use std::ops::Bound;
+
+use redb::{ReadableTable, Table};
+
+use crate::codec::{Block, BlockWriter};
+use crate::error::StoreError;
+
+/// The key of a block of a run: (segment, the block's first key).
+pub(crate) type RunKey = (u32, &'static [u8]);
+
+/// The most bytes of a block of a run (as for record blocks: a 16 KiB page less redb's header).
+const RUN_BLOCK_BYTES: usize = 16 * 1024 - 64;
+
+/// What a run's block is called in errors.
+const WHAT: &str = "a block of a sorted run";
+
+/// The key and row of entry `i` of a block.
+fn entry<'a>(block: &Block<'a>, i: usize) -> Result<(&'a [u8], u32), StoreError> {
+    let bytes = block.record(i, WHAT)?;
+    let (key, row) = bytes
+        .split_last_chunk::<4>()
+        .ok_or_else(|| StoreError::Corrupt(format!("{WHAT}: entry {i} has no row")))?;
+    Ok((key, u32::from_le_bytes(*row)))
+}
+
+/// The index of the first entry of `block` whose key is not below `key`.
+fn lower_bound(block: &Block<'_>, key: &[u8]) -> Result<usize, StoreError> {
+    let (mut lo, mut hi) = (0, block.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if entry(block, mid)?.0 < key {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(lo)
+}
+
+/// Entries collected in any order, written as one segment's run by [`RunBuilder::write`].
+#[derive(Default)]
+pub(crate) struct RunBuilder {
+    /// Every key, one after the other.
+    keys: Vec<u8>,
+    /// (start in `keys`, length, row) of each entry.
+    entries: Vec<(u32, u32, u32)>,
+}
+
+impl RunBuilder {
+    /// Adds an entry whose key is the concatenation of `parts`.
+    pub(crate) fn push(&mut self, parts: &[&[u8]], row: u32) -> Result<(), StoreError> {
+        let start = self.keys.len();
+        for part in parts {
+            self.keys.extend_from_slice(part);
+        }
+        let len = self.keys.len() - start;
+        let start = u32::try_from(start)
+            .map_err(|_| StoreError::Corrupt(format!("a run's keys passed 4 GiB: {start}")))?;
+        self.entries.push((start, len as u32, row));
+        Ok(())
+    }
+
+    /// How many entries it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Calls `f` with every key, in the order they came.
+    pub(crate) fn for_each_key(
+        &self,
+        mut f: impl FnMut(&[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for &(start, len, _) in &self.entries {
+            f(&self.keys[start as usize..(start + len) as usize])?;
+        }
+        Ok(())
+    }
+
+    /// Sorts the entries and writes them as the run of segment `seg`.
+    pub(crate) fn write(
+        mut self,
+        table: &mut Table<'_, RunKey, &'static [u8]>,
+        seg: u32,
+    ) -> Result<(), StoreError> {
+        let keys = &self.keys;
+        let key =
+            |&(start, len, _): &(u32, u32, u32)| &keys[start as usize..(start + len) as usize];
+        self.entries.sort_unstable_by(|a, b| key(a).cmp(key(b)));
+        let mut writer = RunWriter::new(seg);
+        for e in &self.entries {
+            writer.push(table, key(e), e.2)?;
+        }
+        writer.finish(table)
+    }
+}
+
+/// Writes a run's entries, given in key order, into blocks.
+struct RunWriter {
+    seg: u32,
+    block: BlockWriter,
+    /// The first key of the block being filled.
+    first: Vec<u8>,
+    record: Vec<u8>,
+}
+
+impl RunWriter {
+    fn new(seg: u32) -> RunWriter {
+        RunWriter {
+            seg,
+            block: BlockWriter::default(),
+            first: Vec::new(),
+            record: Vec::new(),
+        }
+    }
+
+    fn push(
+        &mut self,
+        table: &mut Table<'_, RunKey, &'static [u8]>,
+        key: &[u8],
+        row: u32,
+    ) -> Result<(), StoreError> {
+        self.record.clear();
+        self.record.extend_from_slice(key);
+        self.record.extend_from_slice(&row.to_le_bytes());
+        let started = self.block.is_empty();
+        if let Some((_, bytes)) = self.block.push_encoded(&self.record, RUN_BLOCK_BYTES)? {
+            table.insert((self.seg, self.first.as_slice()), bytes.as_slice())?;
+            self.first.clear();
+            self.first.extend_from_slice(key);
+        } else if started {
+            self.first.clear();
+            self.first.extend_from_slice(key);
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, table: &mut Table<'_, RunKey, &'static [u8]>) -> Result<(), StoreError> {
+        if let Some((_, bytes)) = self.block.finish() {
+            table.insert((self.seg, self.first.as_slice()), bytes.as_slice())?;
+        }
+        Ok(())
+    }
+}
+
+/// The block of segment `seg`'s run that would hold `key`: the last block whose first key is
+/// not above it, else the run's first block.
+fn start_block<T>(table: &T, seg: u32, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>
+where
+    T: ReadableTable<RunKey, &'static [u8]>,
+{
+    let empty: &[u8] = &[];
+    if let Some(found) = table.range((seg, empty)..=(seg, key))?.next_back() {
+        return Ok(Some(found?.0.value().1.to_vec()));
+    }
+    match table.range((seg, empty)..)?.next() {
+        Some(found) => {
+            let (k, _) = found?;
+            let (s, first) = k.value();
+            Ok((s == seg).then(|| first.to_vec()))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The row of `key` in segment `seg`'s run, if the run holds it.
+pub(crate) fn get<T>(table: &T, seg: u32, key: &[u8]) -> Result<Option<u32>, StoreError>
+where
+    T: ReadableTable<RunKey, &'static [u8]>,
+{
+    let empty: &[u8] = &[];
+    let Some(found) = table.range((seg, empty)..=(seg, key))?.next_back() else {
+        return Ok(None);
+    };
+    let (_, value) = found?;
+    let block = Block::parse(value.value(), WHAT)?;
+    let i = lower_bound(&block, key)?;
+    if i < block.len() {
+        let (k, row) = entry(&block, i)?;
+        if k == key {
+            return Ok(Some(row));
+        }
+    }
+    Ok(None)
+}
+
+/// Calls `visit` with each entry of segment `seg`'s run whose key starts with `prefix`, in key
+/// order, until it returns `false`.
+pub(crate) fn scan_prefix<T>(
+    table: &T,
+    seg: u32,
+    prefix: &[u8],
+    mut visit: impl FnMut(&[u8], u32) -> Result<bool, StoreError>,
+) -> Result<(), StoreError>
+where
+    T: ReadableTable<RunKey, &'static [u8]>,
+{
+    let Some(start) = start_block(table, seg, prefix)? else {
+        return Ok(());
+    };
+    let mut first = true;
+    for found in table.range((seg, start.as_slice())..)? {
+        let (k, value) = found?;
+        if k.value().0 != seg {
+            break;
+        }
+        let block = Block::parse(value.value(), WHAT)?;
+        let from = if first {
+            lower_bound(&block, prefix)?
+        } else {
+            0
+        };
+        first = false;
+        for i in from..block.len() {
+            let (key, row) = entry(&block, i)?;
+            if !key.starts_with(prefix) || !visit(key, row)? {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes segment `seg`'s run.
+pub(crate) fn remove(
+    table: &mut Table<'_, RunKey, &'static [u8]>,
+    seg: u32,
+) -> Result<(), StoreError> {
+    let empty: &[u8] = &[];
+    match seg.checked_add(1) {
+        Some(next) => table.retain_in((seg, empty)..(next, empty), |_, _| false)?,
+        None => table.retain_in((seg, empty).., |_, _| false)?,
+    }
+    Ok(())
+}
+
+/// One input of [`merge`]: a copy of its current block and where it is in it.
+struct Cursor {
+    seg: u32,
+    /// The current block's first key (where the next block is looked for) and bytes.
+    first: Vec<u8>,
+    bytes: Vec<u8>,
+    len: usize,
+    pos: usize,
+    started: bool,
+    done: bool,
+}
+
+impl Cursor {
+    /// Moves to the next block of the run (or marks the run done).
+    fn load(&mut self, table: &Table<'_, RunKey, &'static [u8]>) -> Result<(), StoreError> {
+        let empty: &[u8] = &[];
+        let lower: Bound<(u32, &[u8])> = if self.started {
+            Bound::Excluded((self.seg, self.first.as_slice()))
+        } else {
+            Bound::Included((self.seg, empty))
+        };
+        self.started = true;
+        let next = match table.range((lower, Bound::Unbounded))?.next() {
+            Some(found) => {
+                let (k, value) = found?;
+                let (seg, first) = k.value();
+                (seg == self.seg).then(|| (first.to_vec(), value.value().to_vec()))
+            }
+            None => None,
+        };
+        match next {
+            Some((first, bytes)) => {
+                self.len = Block::parse(&bytes, WHAT)?.len();
+                self.first = first;
+                self.bytes = bytes;
+                self.pos = 0;
+            }
+            None => self.done = true,
+        }
+        Ok(())
+    }
+
+    /// The current entry, loading blocks as needed; `None` once the run is done.
+    fn current(
+        &mut self,
+        table: &Table<'_, RunKey, &'static [u8]>,
+    ) -> Result<Option<(&[u8], u32)>, StoreError> {
+        while !self.done && self.pos >= self.len {
+            self.load(table)?;
+        }
+        if self.done {
+            return Ok(None);
+        }
+        let block = Block::parse(&self.bytes, WHAT)?;
+        entry(&block, self.pos).map(Some)
+    }
+}
+
+/// Writes the run of segment `out` from the runs of merged segments: each input is
+/// (segment, old row → new row, `gone` for a row left out). Keys keep their order, so this is a
+/// k-way merge that reads and writes a block at a time. `on_key` sees every key written.
+pub(crate) fn merge(
+    table: &mut Table<'_, RunKey, &'static [u8]>,
+    inputs: &[(u32, &[u32])],
+    gone: u32,
+    out: u32,
+    mut on_key: impl FnMut(&[u8]) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut cursors: Vec<Cursor> = inputs
+        .iter()
+        .map(|&(seg, _)| Cursor {
+            seg,
+            first: Vec::new(),
+            bytes: Vec::new(),
+            len: 0,
+            pos: 0,
+            started: false,
+            done: false,
+        })
+        .collect();
+    let mut writer = RunWriter::new(out);
+    let mut key = Vec::new();
+    loop {
+        let mut best: Option<(usize, u32)> = None;
+        key.clear();
+        for (i, cursor) in cursors.iter_mut().enumerate() {
+            let Some((k, row)) = cursor.current(table)? else {
+                continue;
+            };
+            if best.is_none() || k < key.as_slice() {
+                key.clear();
+                key.extend_from_slice(k);
+                best = Some((i, row));
+            }
+        }
+        let Some((i, row)) = best else {
+            break;
+        };
+        cursors[i].pos += 1;
+        let moved = inputs[i].1.get(row as usize).copied().unwrap_or(gone);
+        if moved != gone {
+            on_key(&key)?;
+            writer.push(table, &key, moved)?;
+        }
+    }
+    writer.finish(table)
+}
