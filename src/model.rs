@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::RecordError;
 
+mod parse;
+
 /// The resulting disposition of a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Disposition {
@@ -311,10 +313,44 @@ impl Field {
 
     /// The field with this exact (case-sensitive) JSON name.
     pub fn from_name(name: &str) -> Option<Field> {
-        if name == "AccountSid" {
-            return Some(Field::AccountSid);
-        }
-        Field::RESPONSE.into_iter().find(|f| f.name() == name)
+        // One match on the whole name (compiled to length checks and short compares), not a
+        // scan of the names: this runs for every field of every imported record.
+        Some(match name {
+            "AccountSid" => Field::AccountSid,
+            "CallSid" => Field::CallSid,
+            "PropertySid" => Field::PropertySid,
+            "Date_Start" => Field::DateStart,
+            "From" => Field::From,
+            "From_CountryCode" => Field::FromCountryCode,
+            "From_Region" => Field::FromRegion,
+            "From_City" => Field::FromCity,
+            "To" => Field::To,
+            "To_Friendly" => Field::ToFriendly,
+            "Duration" => Field::Duration,
+            "Disposition" => Field::Disposition,
+            "Recording_Uri" => Field::RecordingUri,
+            "Endpoint" => Field::Endpoint,
+            "Attribution_Source" => Field::AttributionSource,
+            "Attribution_Medium" => Field::AttributionMedium,
+            "Attribution_Campaign" => Field::AttributionCampaign,
+            "Attribution_Content" => Field::AttributionContent,
+            "Session_Traffic_Type" => Field::SessionTrafficType,
+            "Session_Keywords" => Field::SessionKeywords,
+            "Session_ConversionUri" => Field::SessionConversionUri,
+            "Session_LandingUri" => Field::SessionLandingUri,
+            "Survey_Type" => Field::SurveyType,
+            "Survey_Value" => Field::SurveyValue,
+            "Survey_Custom1" => Field::SurveyCustom1,
+            "Survey_Custom2" => Field::SurveyCustom2,
+            "Survey_Custom3" => Field::SurveyCustom3,
+            "Survey_UniqueCode" => Field::SurveyUniqueCode,
+            "Prompts_Keys" => Field::PromptsKeys,
+            "Notes" => Field::Notes,
+            "CallType" => Field::CallType,
+            "Google_Analytics_ClientId" => Field::GoogleAnalyticsClientId,
+            "Google_Adwords_ClickId" => Field::GoogleAdwordsClickId,
+            _ => return None,
+        })
     }
 }
 
@@ -347,35 +383,40 @@ impl Call {
             property_sid: property_sid.into(),
             date_start,
             from: ANONYMOUS.to_string(),
-            from_country_code: None,
-            from_region: None,
-            from_city: None,
             to: to.into(),
-            to_friendly: None,
-            duration: 0,
             disposition,
-            recording_uri: None,
-            endpoint: None,
-            attribution_source: None,
-            attribution_medium: None,
-            attribution_campaign: None,
-            attribution_content: None,
-            session_traffic_type: None,
-            session_keywords: None,
-            session_conversion_uri: None,
-            session_landing_uri: None,
-            survey_type: None,
-            survey_value: None,
-            survey_custom1: None,
-            survey_custom2: None,
-            survey_custom3: None,
-            survey_unique_code: None,
-            prompts_keys: None,
-            notes: None,
-            call_type: None,
-            google_analytics_client_id: None,
-            google_adwords_click_id: None,
+            ..Call::empty()
         }
+    }
+
+    /// Every optional string field (those that [`Call::optional_str_mut`] gives).
+    fn optional_strs_mut(&mut self) -> [&mut Option<String>; 24] {
+        [
+            &mut self.from_country_code,
+            &mut self.from_region,
+            &mut self.from_city,
+            &mut self.to_friendly,
+            &mut self.recording_uri,
+            &mut self.endpoint,
+            &mut self.attribution_source,
+            &mut self.attribution_medium,
+            &mut self.attribution_campaign,
+            &mut self.attribution_content,
+            &mut self.session_keywords,
+            &mut self.session_conversion_uri,
+            &mut self.session_landing_uri,
+            &mut self.survey_type,
+            &mut self.survey_value,
+            &mut self.survey_custom1,
+            &mut self.survey_custom2,
+            &mut self.survey_custom3,
+            &mut self.survey_unique_code,
+            &mut self.prompts_keys,
+            &mut self.notes,
+            &mut self.call_type,
+            &mut self.google_analytics_client_id,
+            &mut self.google_adwords_click_id,
+        ]
     }
 
     /// The optional string field behind `field`, or `None` when `field` is not one.
@@ -440,7 +481,7 @@ impl Call {
             (Field::PropertySid, &mut self.property_sid),
             (Field::To, &mut self.to),
         ] {
-            let trimmed = value.trim();
+            let trimmed = trim(value);
             if trimmed.is_empty() {
                 return Err(RecordError::MissingField {
                     field: field.name(),
@@ -450,26 +491,36 @@ impl Call {
                 *value = trimmed.to_string();
             }
         }
-        self.to = normalize_phone(&self.to);
-        let from = self.from.trim();
-        self.from = if from.is_empty() {
-            ANONYMOUS.to_string()
+        // Every step below leaves a value that is already in its stored form as it is, without
+        // copying it: records from the generator or from an earlier normalize are, and bulk
+        // import runs this for every record.
+        normalize_phone_in_place(&mut self.to);
+        if trim(&self.from).is_empty() {
+            self.from = ANONYMOUS.to_string();
         } else {
-            normalize_phone(from)
-        };
-        for field in Field::RESPONSE {
-            if let Some(slot) = self.optional_str_mut(field) {
-                *slot = slot.take().and_then(|s| trim_to_option(&s));
-            }
+            normalize_phone_in_place(&mut self.from);
         }
-        self.endpoint = self.endpoint.take().map(|e| normalize_phone(&e));
-        if let Some(keys) = self.prompts_keys.take() {
-            let path = normalize_prompt_path(&keys).ok_or_else(|| RecordError::InvalidValue {
-                field: Field::PromptsKeys.name(),
-                value: keys.clone(),
-                reason: "an IVR path may not hold an empty key",
-            })?;
-            self.prompts_keys = Some(path);
+        for slot in self.optional_strs_mut() {
+            trim_in_place(slot);
+        }
+        if let Some(endpoint) = &mut self.endpoint {
+            normalize_phone_in_place(endpoint);
+        }
+        if let Some(keys) = &mut self.prompts_keys {
+            if !is_normalized_prompt_path(keys) {
+                match normalize_prompt_path(keys) {
+                    Some(path) => *keys = path,
+                    None => {
+                        let value = std::mem::take(keys);
+                        self.prompts_keys = None;
+                        return Err(RecordError::InvalidValue {
+                            field: Field::PromptsKeys.name(),
+                            value,
+                            reason: "an IVR path may not hold an empty key",
+                        });
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -488,175 +539,53 @@ impl Call {
     /// assert!(Call::from_json(r#"{"CallSid":"CA1","Colour":"red"}"#).is_err());
     /// ```
     pub fn from_json(text: &str) -> Result<Call, RecordError> {
-        let object: JsonObject =
-            serde_json::from_str(text).map_err(|e| RecordError::Json(e.to_string()))?;
-        Call::from_fields(object.0)
-    }
-
-    /// Builds a call from an object's fields (in their order); see [`Call::from_json`].
-    fn from_fields(fields: Vec<(String, serde_json::Value)>) -> Result<Call, RecordError> {
-        use serde_json::Value;
-        let mut call = Call::new("", "", "", 0, "", Disposition::Answered);
-        let mut seen_date = false;
-        let mut seen_disposition = false;
-        let mut seen = Vec::with_capacity(fields.len());
-        for (name, value) in fields {
-            let field = Field::from_name(&name).ok_or_else(|| RecordError::UnknownField {
-                field: name.clone(),
-            })?;
-            if seen.contains(&field) {
-                return Err(RecordError::DuplicateField {
-                    field: field.name(),
-                });
-            }
-            seen.push(field);
-            let wrong_type = |expected: &'static str, value: &Value| RecordError::WrongType {
-                field: field.name(),
-                expected,
-                found: json_type_name(value),
-            };
-            match field {
-                Field::DateStart => {
-                    call.date_start = parse_date_start(&value)?;
-                    seen_date = true;
-                }
-                Field::Duration => {
-                    call.duration = match &value {
-                        Value::Null => 0,
-                        Value::Number(n) => {
-                            n.as_u64().ok_or_else(|| RecordError::InvalidValue {
-                                field: field.name(),
-                                value: n.to_string(),
-                                reason: "must be a whole number of seconds, 0 or more",
-                            })?
-                        }
-                        other => return Err(wrong_type("an integer", other)),
-                    };
-                }
-                Field::Disposition | Field::SessionTrafficType => {
-                    let text = match &value {
-                        Value::Null => None,
-                        Value::String(s) => trim_to_option(s),
-                        other => return Err(wrong_type("a string", other)),
-                    };
-                    let Some(text) = text else { continue };
-                    let invalid = || RecordError::InvalidValue {
-                        field: field.name(),
-                        value: text.clone(),
-                        reason: if field == Field::Disposition {
-                            "expected Answered, IVR, Busy, NoAnswer or Failed"
-                        } else {
-                            "expected Campaign, Direct, Organic, Referral or Unattributed"
-                        },
-                    };
-                    if field == Field::Disposition {
-                        call.disposition = Disposition::parse(&text).ok_or_else(invalid)?;
-                        seen_disposition = true;
-                    } else {
-                        call.session_traffic_type =
-                            Some(TrafficType::parse(&text).ok_or_else(invalid)?);
-                    }
-                }
-                _ => {
-                    let text = match value {
-                        Value::Null => None,
-                        Value::String(s) => Some(s),
-                        other => return Err(wrong_type("a string", &other)),
-                    };
-                    match field {
-                        Field::AccountSid => call.account_sid = text.unwrap_or_default(),
-                        Field::CallSid => call.call_sid = text.unwrap_or_default(),
-                        Field::PropertySid => call.property_sid = text.unwrap_or_default(),
-                        Field::To => call.to = text.unwrap_or_default(),
-                        Field::From => call.from = text.unwrap_or_default(),
-                        _ => {
-                            if let Some(slot) = call.optional_str_mut(field) {
-                                *slot = text;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        if !seen_date {
-            return Err(RecordError::MissingField {
-                field: Field::DateStart.name(),
-            });
-        }
-        if !seen_disposition {
-            return Err(RecordError::MissingField {
-                field: Field::Disposition.name(),
-            });
-        }
+        // Most records take the fast path; any other text, and every record with an error, goes
+        // through `serde_json`, which gives the error.
+        let mut call = match parse::from_plain_json(text) {
+            Some(call) => call,
+            None => parse::from_serde_json(text)?,
+        };
         call.normalize()?;
         Ok(call)
     }
-}
 
-/// A JSON object kept as its fields in order, rejecting nothing itself (duplicates are checked
-/// by the caller, which knows the field names).
-struct JsonObject(Vec<(String, serde_json::Value)>);
-
-impl<'de> Deserialize<'de> for JsonObject {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = JsonObject;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<JsonObject, A::Error> {
-                let mut fields = Vec::new();
-                while let Some(entry) = map.next_entry::<String, serde_json::Value>()? {
-                    fields.push(entry);
-                }
-                Ok(JsonObject(fields))
-            }
+    /// A call with every string empty, every optional field absent and every number 0.
+    fn empty() -> Call {
+        Call {
+            account_sid: String::new(),
+            call_sid: String::new(),
+            property_sid: String::new(),
+            date_start: 0,
+            from: String::new(),
+            from_country_code: None,
+            from_region: None,
+            from_city: None,
+            to: String::new(),
+            to_friendly: None,
+            duration: 0,
+            disposition: Disposition::Answered,
+            recording_uri: None,
+            endpoint: None,
+            attribution_source: None,
+            attribution_medium: None,
+            attribution_campaign: None,
+            attribution_content: None,
+            session_traffic_type: None,
+            session_keywords: None,
+            session_conversion_uri: None,
+            session_landing_uri: None,
+            survey_type: None,
+            survey_value: None,
+            survey_custom1: None,
+            survey_custom2: None,
+            survey_custom3: None,
+            survey_unique_code: None,
+            prompts_keys: None,
+            notes: None,
+            call_type: None,
+            google_analytics_client_id: None,
+            google_adwords_click_id: None,
         }
-        deserializer.deserialize_map(Visitor)
-    }
-}
-
-fn json_type_name(value: &serde_json::Value) -> &'static str {
-    match value {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
-    }
-}
-
-/// `Date_Start`: a JSON number or a string of digits, `0 <= t < 2^32`.
-fn parse_date_start(value: &serde_json::Value) -> Result<u32, RecordError> {
-    let field = Field::DateStart.name();
-    let invalid = |value: String| RecordError::InvalidValue {
-        field,
-        value,
-        reason: "must be unix seconds, a whole number from 0 to 4294967295",
-    };
-    match value {
-        serde_json::Value::Number(n) => n
-            .as_u64()
-            .and_then(|v| u32::try_from(v).ok())
-            .ok_or_else(|| invalid(n.to_string())),
-        serde_json::Value::String(s) => {
-            let t = s.trim();
-            if t.is_empty() {
-                return Err(RecordError::MissingField { field });
-            }
-            parse_u32_digits(t).ok_or_else(|| invalid(s.clone()))
-        }
-        serde_json::Value::Null => Err(RecordError::MissingField { field }),
-        other => Err(RecordError::WrongType {
-            field,
-            expected: "a number or a string of digits",
-            found: json_type_name(other),
-        }),
     }
 }
 
@@ -675,10 +604,60 @@ pub(crate) fn parse_u32_digits(text: &str) -> Option<u32> {
     u32::try_from(value).ok()
 }
 
-/// Trims a string; `None` when nothing is left.
-pub(crate) fn trim_to_option(text: &str) -> Option<String> {
-    let t = text.trim();
-    (!t.is_empty()).then(|| t.to_string())
+/// `text.trim()`, quick when the first and last bytes are printable ASCII (no whitespace can be
+/// trimmed then), as in most values.
+#[inline]
+fn trim(text: &str) -> &str {
+    let printable = |b: Option<&u8>| b.is_some_and(|b| (0x21..=0x7e).contains(b));
+    if printable(text.as_bytes().first()) && printable(text.as_bytes().last()) {
+        text
+    } else {
+        text.trim()
+    }
+}
+
+/// Trims an optional string in place, turning an empty one into `None`; copies only when there
+/// is something to trim.
+fn trim_in_place(slot: &mut Option<String>) {
+    if let Some(text) = slot {
+        let t = trim(text);
+        if t.is_empty() {
+            *slot = None;
+        } else if t.len() != text.len() {
+            *text = t.to_string();
+        }
+    }
+}
+
+/// [`normalize_phone`] in place: a value it would leave unchanged (a trimmed non-phone value, or
+/// `+` followed by digits) is not copied.
+fn normalize_phone_in_place(value: &mut String) {
+    if let [b'+', digits @ ..] = value.as_bytes() {
+        if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
+            return;
+        }
+    }
+    let t = trim(value);
+    if is_phone_like(t) {
+        *value = normalize_phone(t);
+    } else if t.len() != value.len() {
+        *value = t.to_string();
+    }
+}
+
+/// Whether a trimmed value is a phone number to normalize: only digits, spaces and `+-().`,
+/// with at least one digit.
+fn is_phone_like(t: &str) -> bool {
+    t.bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b' ' | b'+' | b'-' | b'(' | b')' | b'.'))
+        && t.bytes().any(|b| b.is_ascii_digit())
+}
+
+/// Whether [`normalize_prompt_path`] would give back `path` unchanged: no key is empty or has
+/// spaces around it.
+fn is_normalized_prompt_path(path: &str) -> bool {
+    path.split(',')
+        .all(|key| !key.is_empty() && trim(key).len() == key.len())
 }
 
 /// Normalizes a phone number (SPEC §1): a value made only of digits, spaces and `+-().` with at
@@ -693,10 +672,7 @@ pub(crate) fn trim_to_option(text: &str) -> Option<String> {
 /// ```
 pub fn normalize_phone(value: &str) -> String {
     let t = value.trim();
-    let phone_like = t
-        .bytes()
-        .all(|b| b.is_ascii_digit() || matches!(b, b' ' | b'+' | b'-' | b'(' | b')' | b'.'));
-    if phone_like && t.bytes().any(|b| b.is_ascii_digit()) {
+    if is_phone_like(t) {
         let mut out = String::with_capacity(t.len() + 1);
         out.push('+');
         out.extend(t.chars().filter(char::is_ascii_digit));
