@@ -357,12 +357,13 @@ impl Store {
     /// The call with this CallSid, if stored.
     pub fn get(&self, call_sid: &str) -> Result<Option<Call>> {
         let txn = self.db.begin_read()?;
-        let segments = txn.open_table(SEGMENTS)?;
-        let postings = txn.open_table(POSTINGS)?;
-        let mut ids = Vec::new();
-        for entry in segments.iter()?.rev() {
-            ids.push(entry?.0.value());
-        }
+        // Newest first, with whether the segment has lost rows since it was written.
+        let segments: Vec<(u32, bool)> = index::list_segments(&txn.open_table(SEGMENTS)?)?
+            .into_iter()
+            .rev()
+            .map(|(seg, header)| (seg, header.live < header.rows))
+            .collect();
+        let mut ids: Vec<u32> = segments.iter().map(|(seg, _)| *seg).collect();
         // With one segment a filter saves nothing; with more, it skips the runs that cannot
         // hold the CallSid (segments of a snapshot are committed: their filters may be cached).
         if ids.len() > 1 {
@@ -379,8 +380,17 @@ impl Store {
             }
             ids = maybe;
         }
+        // Tombstones are read only for a segment that has some.
+        let mut postings = None;
         let is_dead = |seg, row| -> Result<bool, StoreError> {
-            let tombstones = index::read_posting(&postings, seg, index::Posting::Tombstone, "")?;
+            if !segments.contains(&(seg, true)) {
+                return Ok(false);
+            }
+            let postings = match &mut postings {
+                Some(p) => p,
+                None => postings.insert(txn.open_table(POSTINGS)?),
+            };
+            let tombstones = index::read_posting(postings, seg, index::Posting::Tombstone, "")?;
             Ok(tombstones.is_some_and(|t| t.contains(row)))
         };
         let sids = txn.open_table(SIDS)?;
