@@ -326,6 +326,16 @@ fn render_size(w: &mut String, criterion: &Path, size: &Size) {
             f(&build["sqlite"]["bytes_per_call"]).unwrap_or(0.0),
             fmt_rate(f(&build["sqlite"]["calls_per_second"])),
         );
+        let rebuilt = &build["callstore_rebuilt"];
+        if rebuilt.is_object() {
+            let _ = writeln!(
+                w,
+                "The callstore file, and its figures in the sentence above, were rebuilt for a \
+                 new store format {}{}; the SQLite file and its figures are from the first build.\n",
+                date(rebuilt["built_at"].as_u64()),
+                at_commit(rebuilt),
+            );
+        }
     }
     if let Some(queries) = &size.queries {
         let rows = query_rows(criterion, queries);
