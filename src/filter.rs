@@ -168,6 +168,28 @@ impl FilterCache {
         Ok(filter)
     }
 
+    /// The committed segments of `segs` whose CallSid filter may hold a key of hash `h`, in
+    /// order; filters not cached yet are read with `read`. One lock for all of them.
+    pub(crate) fn sids_may_hold(
+        &self,
+        segs: &[u32],
+        h: u64,
+        mut read: impl FnMut(u32) -> Result<SegmentFilter, StoreError>,
+    ) -> Result<Vec<u32>, StoreError> {
+        let mut cache = self.lock();
+        let mut out = Vec::with_capacity(segs.len());
+        for &seg in segs {
+            let filter = match cache.get(&seg) {
+                Some(filter) => filter,
+                None => cache.entry(seg).or_insert(Arc::new(read(seg)?)),
+            };
+            if filter.sids.may_contain_hash(h) {
+                out.push(seg);
+            }
+        }
+        Ok(out)
+    }
+
     /// Forgets the filters of segments not in `live` (merged away or dropped).
     pub(crate) fn retain(&self, live: &[u32]) {
         self.lock().retain(|seg, _| live.contains(seg));

@@ -357,33 +357,32 @@ impl Store {
     /// The call with this CallSid, if stored.
     pub fn get(&self, call_sid: &str) -> Result<Option<Call>> {
         let txn = self.db.begin_read()?;
-        // Newest first, with whether the segment has lost rows since it was written.
-        let segments: Vec<(u32, bool)> = index::list_segments(&txn.open_table(SEGMENTS)?)?
-            .into_iter()
-            .rev()
-            .map(|(seg, header)| (seg, header.live < header.rows))
-            .collect();
-        let mut ids: Vec<u32> = segments.iter().map(|(seg, _)| *seg).collect();
+        // Segment ids, newest first (headers are decoded only where the CallSid is found).
+        let segments = txn.open_table(SEGMENTS)?;
+        let mut ids = Vec::new();
+        for entry in segments.iter()?.rev() {
+            ids.push(entry?.0.value());
+        }
         // With one segment a filter saves nothing; with more, it skips the runs that cannot
         // hold the CallSid (segments of a snapshot are committed: their filters may be cached).
         if ids.len() > 1 {
-            let filters = txn.open_table(FILTERS)?;
-            let h = crate::filter::hash(call_sid.as_bytes());
-            let mut maybe = Vec::with_capacity(ids.len());
-            for seg in ids {
-                let filter = self
-                    .filters
-                    .get(seg, || index::read_filter(&filters, seg))?;
-                if filter.sids.may_contain_hash(h) {
-                    maybe.push(seg);
-                }
-            }
-            ids = maybe;
+            let mut filters = None;
+            let read = |seg| -> Result<_, StoreError> {
+                let filters = match &mut filters {
+                    Some(f) => f,
+                    None => filters.insert(txn.open_table(FILTERS)?),
+                };
+                index::read_filter(filters, seg)
+            };
+            ids =
+                self.filters
+                    .sids_may_hold(&ids, crate::filter::hash(call_sid.as_bytes()), read)?;
         }
-        // Tombstones are read only for a segment that has some.
+        // Tombstones are read only for a segment that has lost rows since it was written.
         let mut postings = None;
         let is_dead = |seg, row| -> Result<bool, StoreError> {
-            if !segments.contains(&(seg, true)) {
+            let header = index::read_header(&segments, seg)?;
+            if header.live == header.rows {
                 return Ok(false);
             }
             let postings = match &mut postings {
