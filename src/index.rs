@@ -156,6 +156,22 @@ where
     }
 }
 
+/// A segment's deleted or replaced rows: read only when its header says it has lost rows since
+/// it was written (each tombstone takes one off `live`).
+pub(crate) fn tombstones<T>(
+    postings: &T,
+    seg: u32,
+    header: &SegmentHeader,
+) -> Result<RoaringBitmap, StoreError>
+where
+    T: ReadableTable<(u32, u8, &'static str), &'static [u8]>,
+{
+    if header.live == header.rows {
+        return Ok(RoaringBitmap::new());
+    }
+    Ok(read_posting(postings, seg, Posting::Tombstone, "")?.unwrap_or_default())
+}
+
 /// Reads a segment header.
 pub(crate) fn read_header<T>(segments: &T, seg: u32) -> Result<SegmentHeader, StoreError>
 where
@@ -312,16 +328,14 @@ impl Stored {
     /// Reads the segments at the start of a write transaction: all committed, so their
     /// filters may go into `cache`.
     fn read(t: &WriteTables<'_>, cache: &FilterCache) -> Result<Stored, StoreError> {
-        let mut segments = Vec::new();
-        let ids: Vec<u32> = list_segments(&t.segments)?
-            .into_iter()
-            .map(|(seg, _)| seg)
-            .collect();
+        let listed = list_segments(&t.segments)?;
+        let ids: Vec<u32> = listed.iter().map(|(seg, _)| *seg).collect();
         cache.retain(&ids);
-        for &seg in ids.iter().rev() {
-            let tombstones = read_posting(&t.postings, seg, Posting::Tombstone, "")?;
+        let mut segments = Vec::with_capacity(listed.len());
+        for (seg, header) in listed.into_iter().rev() {
+            let tombstones = tombstones(&t.postings, seg, &header)?;
             let filter = cache.get(seg, || read_filter(&t.filters, seg))?;
-            segments.push((seg, tombstones.unwrap_or_default(), filter));
+            segments.push((seg, tombstones, filter));
         }
         Ok(Stored { segments })
     }
@@ -795,11 +809,9 @@ struct SegmentBuilder {
     postings: HashMap<Posting, HashMap<String, RoaringBitmap>>,
     last: Option<(u32, u32)>,
     /// The segment's runs (see [`runs`]): CallSid → row, and caller group entry → row. A
-    /// merge's segment writes them from its inputs' runs instead.
+    /// merge's builder leaves them empty: it writes them from its inputs' runs instead.
     sids: RunBuilder,
     groups: RunBuilder,
-    /// Whether the rows come from a batch (runs and filter built here) or a merge.
-    from_batch: bool,
     /// The records of the block being filled, and its first row.
     block: codec::BlockWriter,
     block_first: u32,
@@ -819,7 +831,6 @@ impl SegmentBuilder {
             last: None,
             sids: RunBuilder::default(),
             groups: RunBuilder::default(),
-            from_batch: true,
             block: codec::BlockWriter::default(),
             block_first: 0,
         }
@@ -1004,7 +1015,8 @@ impl SegmentBuilder {
             std::mem::take(&mut self.sids),
             std::mem::take(&mut self.groups),
         );
-        if self.from_batch {
+        // A batch's rows: its runs and filters are built here (a merge's rows never fill them).
+        if !sids.is_empty() {
             let mut filter = SegmentFilter {
                 sids: Bloom::with_keys(sids.len()),
                 groups: Bloom::with_keys(groups.len()),
@@ -1148,7 +1160,7 @@ impl MergeInput {
             rows: header.rows,
             next_row: 0,
             buffer: Default::default(),
-            tombstones: get(Posting::Tombstone)?,
+            tombstones: tombstones(&t.postings, seg, &header)?,
             unique_account: get(Posting::UniqueAccount)? ^ get(Posting::UniqueAccountFlip)?,
             unique_property: get(Posting::UniqueProperty)? ^ get(Posting::UniquePropertyFlip)?,
             moved_to: vec![GONE; header.rows as usize],
@@ -1242,7 +1254,6 @@ fn merge(t: &mut WriteTables<'_>, segs: &[u32], counters: &CounterCells) -> Resu
     let mut accounts = AccountIds::default();
     let new_seg = next_id(t, "next_segment")?;
     let mut builder = SegmentBuilder::new(new_seg);
-    builder.from_batch = false;
     loop {
         // The input whose next row sorts first.
         let mut best: Option<usize> = None;

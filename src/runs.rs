@@ -74,6 +74,11 @@ impl RunBuilder {
         self.entries.len()
     }
 
+    /// Whether it holds no entry.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// Calls `f` with every key, in the order they came.
     pub(crate) fn for_each_key(
         &self,

@@ -378,7 +378,7 @@ impl Store {
                 self.filters
                     .sids_may_hold(&ids, crate::filter::hash(call_sid.as_bytes()), read)?;
         }
-        // Tombstones are read only for a segment that has lost rows since it was written.
+        // The postings table is opened only for a segment that has lost rows.
         let mut postings = None;
         let is_dead = |seg, row| -> Result<bool, StoreError> {
             let header = index::read_header(&segments, seg)?;
@@ -389,8 +389,7 @@ impl Store {
                 Some(p) => p,
                 None => postings.insert(txn.open_table(POSTINGS)?),
             };
-            let tombstones = index::read_posting(postings, seg, index::Posting::Tombstone, "")?;
-            Ok(tombstones.is_some_and(|t| t.contains(row)))
+            Ok(index::tombstones(postings, seg, &header)?.contains(row))
         };
         let sids = txn.open_table(SIDS)?;
         let Some(loc) = index::locate(&sids, ids.into_iter(), is_dead, call_sid)? else {

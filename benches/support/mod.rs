@@ -659,6 +659,43 @@ pub fn fingerprint(calls: u64) -> String {
     format!("format {FORMAT_VERSION}, generator {hash:016x}")
 }
 
+/// Writes the callstore file of a data set at `path`: `calls` generated calls through
+/// [`Store::write`] in batches of [`BULK_BATCH`] (each batch handed to `also` first, untimed),
+/// then [`Store::compact`] and [`Store::shrink_file`]. Returns its figures for `build.json`.
+fn load_store(
+    path: &Path,
+    calls: u64,
+    verbose: bool,
+    mut also: impl FnMut(&[Call]),
+) -> serde_json::Value {
+    let mut store = create_store(path);
+    let mut store_write = Duration::ZERO;
+    let mut loaded = 0u64;
+    for batch in batches(calls, BULK_BATCH) {
+        also(&batch);
+        loaded += batch.len() as u64;
+        let start = Instant::now();
+        store.write(batch).expect("write");
+        store_write += start.elapsed();
+        if verbose {
+            eprintln!("bench data: {loaded} calls loaded");
+        }
+    }
+    let start = Instant::now();
+    store.compact().expect("compact");
+    store.shrink_file().expect("shrink the file");
+    let store_compact = start.elapsed();
+    drop(store);
+    let store_bytes = file_bytes(path);
+    json!({
+        "write_seconds": store_write.as_secs_f64(),
+        "compact_seconds": store_compact.as_secs_f64(),
+        "calls_per_second": rate(calls, store_write + store_compact),
+        "file_bytes": store_bytes,
+        "bytes_per_call": store_bytes as f64 / calls.max(1) as f64,
+    })
+}
+
 /// The build report of a data set (`build.json`; its presence marks a complete build).
 pub const BUILD_FILE: &str = "build.json";
 const PICKS_FILE: &str = "picks.json";
@@ -712,30 +749,8 @@ impl Dataset {
         );
         let commit = git_commit();
         let total = Instant::now();
-        let mut store = create_store(&self.store_path);
-        let mut store_write = Duration::ZERO;
-        let mut loaded = 0u64;
-        for batch in batches(self.calls, BULK_BATCH) {
-            loaded += batch.len() as u64;
-            let start = Instant::now();
-            store.write(batch).expect("write");
-            store_write += start.elapsed();
-            eprintln!("bench data: {loaded} calls loaded");
-        }
-        let start = Instant::now();
-        store.compact().expect("compact");
-        store.shrink_file().expect("shrink the file");
-        let store_compact = start.elapsed();
-        drop(store);
-        let store_bytes = file_bytes(&self.store_path);
         built["fingerprint"] = json!(fingerprint(self.calls));
-        built["callstore"] = json!({
-            "write_seconds": store_write.as_secs_f64(),
-            "compact_seconds": store_compact.as_secs_f64(),
-            "calls_per_second": rate(self.calls, store_write + store_compact),
-            "file_bytes": store_bytes,
-            "bytes_per_call": store_bytes as f64 / self.calls.max(1) as f64,
-        });
+        built["callstore"] = load_store(&self.store_path, self.calls, true, |_| {});
         built["callstore_rebuilt"] = json!({
             "commit": commit,
             "built_at": unix_now(),
@@ -771,25 +786,8 @@ impl Dataset {
         let total = Instant::now();
         // The code that built the data: taken first, as a 10M build takes an hour.
         let commit = git_commit();
-        let mut store = create_store(&store_path);
         let mut sqlite = SqliteBulk::create(&sqlite_path);
-        let mut store_write = Duration::ZERO;
-        let mut loaded = 0u64;
-        for batch in batches(calls, BULK_BATCH) {
-            sqlite.insert(&batch);
-            loaded += batch.len() as u64;
-            let start = Instant::now();
-            store.write(batch).expect("write");
-            store_write += start.elapsed();
-            if verbose {
-                eprintln!("bench data: {loaded} calls loaded");
-            }
-        }
-        let start = Instant::now();
-        store.compact().expect("compact");
-        store.shrink_file().expect("shrink the file");
-        let store_compact = start.elapsed();
-        drop(store);
+        let store_report = load_store(&store_path, calls, verbose, |batch| sqlite.insert(batch));
         let sqlite_insert = sqlite.insert_time;
         let sqlite_finish = sqlite.finish();
         if verbose {
@@ -803,7 +801,6 @@ impl Dataset {
             serde_json::to_string_pretty(&picks).expect("JSON"),
         )
         .expect("write picks");
-        let store_bytes = file_bytes(&store_path);
         let sqlite_bytes = file_bytes(&sqlite_path);
         let report = json!({
             "calls": calls,
@@ -813,13 +810,7 @@ impl Dataset {
             "built_at": unix_now(),
             "commit": commit,
             "batch": BULK_BATCH,
-            "callstore": {
-                "write_seconds": store_write.as_secs_f64(),
-                "compact_seconds": store_compact.as_secs_f64(),
-                "calls_per_second": rate(calls, store_write + store_compact),
-                "file_bytes": store_bytes,
-                "bytes_per_call": store_bytes as f64 / calls.max(1) as f64,
-            },
+            "callstore": store_report,
             "sqlite": {
                 "insert_seconds": sqlite_insert.as_secs_f64(),
                 "index_unique_analyze_seconds": sqlite_finish.as_secs_f64(),
