@@ -5,14 +5,15 @@
 //! UTF-8 area that is validated once, and the lengths come first, so a record is read in place
 //! as a [`CallRef`] ([`layout`], [`decode_ref`]) with no allocation, and a merge reads a record's
 //! sort key without decoding the rest.
-//! Other values (segment headers) are bincode 2 through serde ([`encode`], [`decode`]).
+//! Other values (segment headers) are bincode 2 through serde ([`encode_header`],
+//! [`decode_header`]).
 //! Everything stored as bytes goes through this module, so either encoding can be swapped
 //! without touching anything else.
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::error::StoreError;
+use crate::index::SegmentHeader;
 use crate::model::{Call, Disposition, TrafficType};
 use crate::view::CallRef;
 
@@ -26,16 +27,31 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("a value does not encode: {e}")))
 }
 
-/// Decodes a value written by [`encode`]; `what` names it in the error.
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
-    match bincode::serde::decode_from_slice(bytes, config()) {
-        Ok((value, used)) if used == bytes.len() => Ok(value),
-        Ok((_, used)) => Err(StoreError::Corrupt(format!(
-            "{what}: {} bytes left over after {used}",
-            bytes.len() - used
-        ))),
-        Err(e) => Err(StoreError::Corrupt(format!("{what} does not decode: {e}"))),
-    }
+/// Encodes a segment header: its fields through [`encode`], then one byte, 1 for a small
+/// segment and 0 otherwise (format 4).
+pub(crate) fn encode_header(header: &SegmentHeader) -> Result<Vec<u8>, StoreError> {
+    let mut bytes = encode(header)?;
+    bytes.push(u8::from(header.small));
+    Ok(bytes)
+}
+
+/// Decodes a segment header written by [`encode_header`], or by format 3 (without the last
+/// byte: not small).
+pub(crate) fn decode_header(bytes: &[u8]) -> Result<SegmentHeader, StoreError> {
+    let what = "a segment header";
+    let (mut header, used): (SegmentHeader, usize) =
+        bincode::serde::decode_from_slice(bytes, config())
+            .map_err(|e| StoreError::Corrupt(format!("{what} does not decode: {e}")))?;
+    header.small = match bytes.get(used..) {
+        Some([] | [0]) => false,
+        Some([1]) => true,
+        rest => {
+            return Err(StoreError::Corrupt(format!(
+                "{what} ends in {rest:?}, not a small-segment flag"
+            )));
+        }
+    };
+    Ok(header)
 }
 
 /// Builds blocks of records: many encoded values in one stored value, so that a store keeps

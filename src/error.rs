@@ -197,7 +197,9 @@ pub enum StoreError {
         path: String,
         /// The version in the file.
         found: u32,
-        /// The version this build reads and writes.
+        /// The oldest version this build opens.
+        oldest: u32,
+        /// The version this build writes (the newest it opens).
         expected: u32,
     },
     /// The file is open in another process (one process opens a store at a time).
@@ -248,10 +250,21 @@ impl fmt::Display for StoreError {
             StoreError::FormatVersion {
                 path,
                 found,
+                oldest,
+                expected,
+            } if oldest == expected => write!(
+                f,
+                "{path} has callstore format version {found}; this build reads version {expected}"
+            ),
+            StoreError::FormatVersion {
+                path,
+                found,
+                oldest,
                 expected,
             } => write!(
                 f,
-                "{path} has callstore format version {found}; this build reads version {expected}"
+                "{path} has callstore format version {found}; this build reads versions \
+                 {oldest} to {expected}"
             ),
             StoreError::InUse { path } => write!(
                 f,

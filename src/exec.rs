@@ -15,6 +15,7 @@ use crate::index::{self, Posting, SegmentHeader, read_posting, row_lower_bound};
 use crate::model::{INDEXED_PROMPT_DEPTH, prompt_path_starts_with};
 use crate::page::Page;
 use crate::query::{Query, Scope, UniqueFilter};
+use crate::small::{self, SmallIndex};
 use crate::store::{ACCOUNTS, CALLS, CounterCells, DATES, POSTINGS, PROPERTIES, SEGMENTS};
 
 /// The last block of records a query read in a segment, held in place (a redb guard keeps its
@@ -159,6 +160,8 @@ struct CacheInner {
     /// words (see [`crate::dense`]): kept for postings that hold a large share of a large
     /// account. Counted in `bytes` with the postings.
     dense: HashMap<(u32, u8, u32), DenseByValue>,
+    /// Small segments' derived indexes (see [`crate::small`]), by segment. Counted in `bytes`.
+    small: HashMap<u32, Arc<SmallIndex>>,
 }
 
 /// How many account bounds the cache holds before it empties them (16 bytes or so each).
@@ -190,6 +193,7 @@ impl CacheInner {
         if self.bytes + size > budget {
             self.map.clear();
             self.dense.clear();
+            self.small.clear();
             self.bytes = 0;
         }
         if size > budget {
@@ -232,13 +236,18 @@ impl<'c> ReadTables<'c> {
         })
     }
 
-    /// A posting of a segment (`None` when absent), from the cache when it can be.
+    /// A posting of segment `seg` (`None` when absent), from the cache when it can be; a small
+    /// segment's derived postings come from its [`SmallIndex`].
     fn posting(
         &self,
         seg: u32,
+        header: &SegmentHeader,
         kind: Posting,
         value: &str,
     ) -> Result<Option<Arc<RoaringBitmap>>, StoreError> {
+        if header.small && small::is_derived(kind) {
+            return Ok(self.small(seg, header.rows)?.posting(kind, value));
+        }
         if matches!(
             kind,
             Posting::Tombstone | Posting::UniqueAccountFlip | Posting::UniquePropertyFlip
@@ -269,7 +278,17 @@ impl<'c> ReadTables<'c> {
     /// The first row of segment `seg` at or after (`account`, `date`), as
     /// [`row_lower_bound`]; the two bounds of a query without dates (the account's first row,
     /// the row after its last) come from the cache when they can.
-    fn lower_bound(&self, seg: u32, rows: u32, account: u32, date: u64) -> Result<u32, StoreError> {
+    fn lower_bound(
+        &self,
+        seg: u32,
+        header: &SegmentHeader,
+        account: u32,
+        date: u64,
+    ) -> Result<u32, StoreError> {
+        let rows = header.rows;
+        if header.small {
+            return Ok(self.small(seg, rows)?.lower_bound(account, date));
+        }
         let key = match date {
             0 => (seg, account, false),
             d if d > u64::from(u32::MAX) => (seg, account, true),
@@ -285,6 +304,20 @@ impl<'c> ReadTables<'c> {
         }
         inner.bounds.insert(key, row);
         Ok(row)
+    }
+
+    /// The derived indexes of small segment `seg` of `rows` rows, from the cache or built from
+    /// its records and cached.
+    fn small(&self, seg: u32, rows: u32) -> Result<Arc<SmallIndex>, StoreError> {
+        if let Some(hit) = self.cache.lock().small.get(&seg) {
+            return Ok(Arc::clone(hit));
+        }
+        let built = Arc::new(SmallIndex::build(&self.calls, &self.accounts, seg, rows)?);
+        let mut inner = self.cache.lock();
+        if inner.admit(built.size(), self.cache.budget) {
+            inner.small.insert(seg, Arc::clone(&built));
+        }
+        Ok(built)
     }
 
     /// The postings of `term` as dense rows over the account's rows `rows` of segment `seg`
@@ -430,7 +463,7 @@ fn for_algebra(mut bits: RoaringBitmap) -> RoaringBitmap {
 /// The matches of a query in one segment.
 struct SegmentMatch {
     seg: u32,
-    rows: u32,
+    header: SegmentHeader,
     /// The segment's earliest and latest `Date_Start`.
     dates: (u32, u32),
     bits: Matches,
@@ -606,7 +639,7 @@ pub(crate) fn plan(
             if !bits.is_empty() {
                 matches.push(SegmentMatch {
                     seg,
-                    rows: header.rows,
+                    header: *header,
                     dates: (header.min_date, header.max_date),
                     bits,
                     deferred,
@@ -684,6 +717,7 @@ struct Term<'q> {
 fn term<'q>(
     r: &ReadTables,
     seg: u32,
+    header: &SegmentHeader,
     kind: Posting,
     values: impl IntoIterator<Item = &'q str>,
     (lo, hi): (u32, u32),
@@ -692,7 +726,7 @@ fn term<'q>(
     let mut postings = Vec::new();
     for value in values {
         given = true;
-        if let Some(posting) = r.posting(seg, kind, value)? {
+        if let Some(posting) = r.posting(seg, header, kind, value)? {
             postings.push((value, posting));
         }
     }
@@ -912,14 +946,14 @@ fn match_segment(
     if header.max_date < from || q.date_to.is_some_and(|to| header.min_date >= to) {
         return Ok(None);
     }
-    let first = r.lower_bound(seg, header.rows, account, 0)?;
-    let end = r.lower_bound(seg, header.rows, account, u64::from(u32::MAX) + 1)?;
+    let first = r.lower_bound(seg, header, account, 0)?;
+    let end = r.lower_bound(seg, header, account, u64::from(u32::MAX) + 1)?;
     let lo = match from {
         0 => first,
-        _ => r.lower_bound(seg, header.rows, account, u64::from(from))?,
+        _ => r.lower_bound(seg, header, account, u64::from(from))?,
     };
     let hi = match q.date_to {
-        Some(to) => r.lower_bound(seg, header.rows, account, u64::from(to))?,
+        Some(to) => r.lower_bound(seg, header, account, u64::from(to))?,
         None => end,
     };
     if lo >= hi {
@@ -928,7 +962,7 @@ fn match_segment(
     let mut matches = Narrowing::new(lo, hi);
     let mut terms = Vec::new();
     if let Some(p) = property {
-        match term(r, seg, Posting::Property, [p], (lo, hi))? {
+        match term(r, seg, header, Posting::Property, [p], (lo, hi))? {
             Some(t) if !t.postings.is_empty() => terms.push(t),
             _ => return Ok(None),
         }
@@ -948,11 +982,11 @@ fn match_segment(
         .into_iter()
         .map(|(kind, values)| (kind, values.iter().map(String::as_str)));
     let mut filters = Vec::new();
-    if let Some(t) = term(r, seg, Posting::Disposition, dispositions, (lo, hi))? {
+    if let Some(t) = term(r, seg, header, Posting::Disposition, dispositions, (lo, hi))? {
         filters.push(t);
     }
     for (kind, values) in lists {
-        if let Some(t) = term(r, seg, kind, values, (lo, hi))? {
+        if let Some(t) = term(r, seg, header, kind, values, (lo, hi))? {
             filters.push(t);
         }
     }
@@ -980,7 +1014,7 @@ fn match_segment(
         .any(|path| path.matches(',').count() >= INDEXED_PROMPT_DEPTH);
     if !deep {
         let paths = q.prompts_keys.iter().map(String::as_str);
-        if let Some(t) = term(r, seg, Posting::Prompt, paths, (lo, hi))? {
+        if let Some(t) = term(r, seg, header, Posting::Prompt, paths, (lo, hi))? {
             terms.push(t);
         }
     }
@@ -999,13 +1033,20 @@ fn match_segment(
         matches.and_term(t, dense);
     }
     if deep {
-        let found = prompt_matches(r, seg, matches.bitmap_mut(), &q.prompts_keys, counters)?;
+        let found = prompt_matches(
+            r,
+            seg,
+            header,
+            matches.bitmap_mut(),
+            &q.prompts_keys,
+            counters,
+        )?;
         matches.and_owned(found);
     }
     // Every tombstone takes a row off `live` (and merges leave none), so a segment whose rows
     // are all live has no tombstone to read.
     if header.live < header.rows {
-        if let Some(dead) = r.posting(seg, Posting::Tombstone, "")? {
+        if let Some(dead) = r.posting(seg, header, Posting::Tombstone, "")? {
             *matches.bitmap_mut() -= &*dead;
         }
     }
@@ -1015,8 +1056,8 @@ fn match_segment(
             None => (Posting::UniqueAccount, Posting::UniqueAccountFlip),
         };
         // The rows first of their caller now: the segment's flags XOR the flips since.
-        let base = r.posting(seg, base, "")?;
-        let flip = r.posting(seg, flip, "")?;
+        let base = r.posting(seg, header, base, "")?;
+        let flip = r.posting(seg, header, flip, "")?;
         let unique: Option<Arc<RoaringBitmap>> = match (&base, &flip) {
             (Some(b), Some(f)) => Some(Arc::new(&**b ^ &**f)),
             (Some(only), None) | (None, Some(only)) => Some(Arc::clone(only)),
@@ -1032,7 +1073,7 @@ fn match_segment(
             if let Some(unique) = &unique {
                 *bits -= &**unique;
             }
-            if let Some(anonymous) = r.posting(seg, Posting::Anonymous, "")? {
+            if let Some(anonymous) = r.posting(seg, header, Posting::Anonymous, "")? {
                 *bits -= &*anonymous;
             }
         }
@@ -1053,6 +1094,7 @@ fn empty(lo: u32, hi: u32) -> Narrowing {
 fn prompt_matches(
     r: &ReadTables,
     seg: u32,
+    header: &SegmentHeader,
     candidates: &RoaringBitmap,
     paths: &[String],
     counters: &CounterCells,
@@ -1063,7 +1105,7 @@ fn prompt_matches(
             Some((end, _)) => &path[..end],
             None => path.as_str(),
         };
-        let Some(posting) = r.posting(seg, Posting::Prompt, indexed)? else {
+        let Some(posting) = r.posting(seg, header, Posting::Prompt, indexed)? else {
             continue;
         };
         let hits = &*posting & candidates;
@@ -1281,7 +1323,7 @@ fn start_ranks(
                 if date > u64::from(m.dates.1) {
                     return Ok(m.bits.len());
                 }
-                let row = r.lower_bound(m.seg, m.rows, plan.account, date)?;
+                let row = r.lower_bound(m.seg, &m.header, plan.account, date)?;
                 Ok(m.bits.before(row))
             })
             .collect()

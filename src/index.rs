@@ -14,12 +14,14 @@ use serde::{Deserialize, Serialize};
 use crate::codec;
 use crate::error::StoreError;
 use crate::filter::{self, Bloom, FilterCache, SegmentFilter};
-use crate::model::{Call, INDEXED_PROMPT_DEPTH, prompt_prefixes};
+use crate::model::{Call, INDEXED_PROMPT_DEPTH, caller_identity, prompt_prefixes};
 use crate::runs::{self, RunBuilder, RunKey};
+use crate::small::{self, SmallIndex};
 use crate::store::{
     ACCOUNTS, CALLS, CounterCells, DATES, FILTERS, GROUPS, META, POSTINGS, PROPERTIES, SEGMENTS,
     SIDS,
 };
+use crate::view::CallRef;
 
 /// The kinds of posting bitmaps kept per segment (the `u8` in a `postings` key).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -89,6 +91,11 @@ pub(crate) struct SegmentHeader {
     /// Earliest and latest `Date_Start` of its rows.
     pub min_date: u32,
     pub max_date: u32,
+    /// Whether the segment is small (see [`crate::small`]): its derived postings and its
+    /// account and date bounds are not stored but built from its records. Encoded after the
+    /// other fields ([`codec::encode_header`]); a format 3 header, without it, is not small.
+    #[serde(skip)]
+    pub small: bool,
 }
 
 /// Where a call lives: (segment, row).
@@ -178,7 +185,7 @@ where
     T: ReadableTable<u32, &'static [u8]>,
 {
     match segments.get(seg)? {
-        Some(guard) => codec::decode(guard.value(), "a segment header"),
+        Some(guard) => codec::decode_header(guard.value()),
         None => Err(StoreError::Corrupt(format!("segment {seg} has no header"))),
     }
 }
@@ -313,7 +320,18 @@ where
 /// What a write reads of the segments stored before it: their ids, newest first, and their
 /// tombstones (each segment's runs keep the entries of rows deleted since).
 struct Stored {
-    segments: Vec<(u32, RoaringBitmap, Arc<SegmentFilter>)>,
+    segments: Vec<StoredSegment>,
+    /// Indexes into `segments`, by earliest `Date_Start`.
+    by_date: Vec<usize>,
+}
+
+/// A segment as a write reads it.
+struct StoredSegment {
+    seg: u32,
+    /// Its earliest `Date_Start` (of every row, deleted ones included).
+    min_date: u32,
+    tombstones: RoaringBitmap,
+    filter: Arc<SegmentFilter>,
 }
 
 /// The first call of a caller group in a scope, in result order, and where it is stored.
@@ -333,11 +351,16 @@ impl Stored {
         cache.retain(&ids);
         let mut segments = Vec::with_capacity(listed.len());
         for (seg, header) in listed.into_iter().rev() {
-            let tombstones = tombstones(&t.postings, seg, &header)?;
-            let filter = cache.get(seg, || read_filter(&t.filters, seg))?;
-            segments.push((seg, tombstones, filter));
+            segments.push(StoredSegment {
+                seg,
+                min_date: header.min_date,
+                tombstones: tombstones(&t.postings, seg, &header)?,
+                filter: cache.get(seg, || read_filter(&t.filters, seg))?,
+            });
         }
-        Ok(Stored { segments })
+        let mut by_date: Vec<usize> = (0..segments.len()).collect();
+        by_date.sort_by_key(|&i| segments[i].min_date);
+        Ok(Stored { segments, by_date })
     }
 
     /// Where the live call with this CallSid is stored, if it is.
@@ -347,13 +370,13 @@ impl Stored {
             &t.sids,
             self.segments
                 .iter()
-                .filter(|(_, _, filter)| filter.sids.may_contain_hash(h))
-                .map(|(seg, _, _)| *seg),
+                .filter(|s| s.filter.sids.may_contain_hash(h))
+                .map(|s| s.seg),
             |seg, row| {
                 let dead = self
                     .segments
                     .iter()
-                    .any(|(s, tombstones, _)| *s == seg && tombstones.contains(row));
+                    .any(|s| s.seg == seg && s.tombstones.contains(row));
                 Ok(dead)
             },
             sid,
@@ -361,7 +384,10 @@ impl Stored {
     }
 
     /// The first live call of a caller group (a [`group_key`]) over every segment, leaving out
-    /// the calls at `gone`.
+    /// the calls at `gone`. Segments are searched by earliest date, up to the first that
+    /// starts after the call found so far: a live feed's segments mostly follow each other in
+    /// time, so a repeat caller's first call is found in one segment, not in each that holds
+    /// the caller.
     fn first_of_group(
         &self,
         t: &WriteTables<'_>,
@@ -370,7 +396,16 @@ impl Stored {
     ) -> Result<Option<GroupFirst>, StoreError> {
         let mut first: Option<GroupFirst> = None;
         let h = filter::hash(group);
-        for (seg, tombstones, filter) in &self.segments {
+        for &i in &self.by_date {
+            let StoredSegment {
+                seg,
+                min_date,
+                tombstones,
+                filter,
+            } = &self.segments[i];
+            if first.as_ref().is_some_and(|f| *min_date > f.date) {
+                break;
+            }
             if !filter.groups.may_contain_hash(h) {
                 continue;
             }
@@ -434,6 +469,8 @@ fn groups_of(call: &Call) -> Option<[GroupKey; 2]> {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct MergePolicy {
     pub factor: usize,
+    /// A segment written with at most this many rows is small (see [`crate::small`]).
+    pub small_rows: usize,
 }
 
 impl MergePolicy {
@@ -601,7 +638,7 @@ pub(crate) fn apply(
                 .then_with(|| rows[a.2].1.call_sid.cmp(&rows[b.2].1.call_sid))
         });
         let seg = next_id(t, "next_segment")?;
-        let mut builder = SegmentBuilder::new(seg);
+        let mut builder = SegmentBuilder::new(seg, rows.len(), policy);
         for &(_, _, i) in &order {
             let (account, call) = rows[i];
             let (ua, up) = firsts
@@ -624,7 +661,8 @@ pub(crate) fn apply(
             continue;
         }
         xor_posting(t, seg, Posting::Tombstone, &bits, counters)?;
-        t.segments.insert(seg, codec::encode(&header)?.as_slice())?;
+        t.segments
+            .insert(seg, codec::encode_header(&header)?.as_slice())?;
     }
     // 8. Merges.
     merge_by_policy(t, policy, counters)?;
@@ -802,11 +840,56 @@ fn drop_segment(t: &mut WriteTables<'_>, seg: u32) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Adds `row` to the posting of (`kind`, `value`).
+fn post(postings: &mut BuilderPostings, kind: Posting, value: &str, row: u32) {
+    let values = postings.entry(kind).or_default();
+    match values.get_mut(value) {
+        Some(bits) => {
+            bits.insert(row);
+        }
+        None => {
+            let mut bits = RoaringBitmap::new();
+            bits.insert(row);
+            values.insert(value.to_string(), bits);
+        }
+    }
+}
+
+/// Calls `f` with each derived posting (every kind rebuilt from the record alone, see
+/// [`small::is_derived`]) that holds `call`.
+pub(crate) fn for_each_derived(call: &CallRef<'_>, mut f: impl FnMut(Posting, &str)) {
+    f(Posting::Property, call.property_sid);
+    f(Posting::Disposition, call.disposition.as_str());
+    f(Posting::To, call.to);
+    for (kind, value) in [
+        (Posting::Endpoint, call.endpoint),
+        (Posting::Source, call.attribution_source),
+        (Posting::Medium, call.attribution_medium),
+        (Posting::Campaign, call.attribution_campaign),
+        (Posting::Content, call.attribution_content),
+    ] {
+        if let Some(v) = value {
+            f(kind, v);
+        }
+    }
+    if let Some(path) = call.prompts_keys {
+        for prefix in prompt_prefixes(path).take(INDEXED_PROMPT_DEPTH) {
+            f(Posting::Prompt, prefix);
+        }
+    }
+    if caller_identity(call.from).is_none() {
+        f(Posting::Anonymous, "");
+    }
+}
+
+/// A segment's postings while it is built: kind → value → rows.
+type BuilderPostings = HashMap<Posting, HashMap<String, RoaringBitmap>>;
+
 /// Writes one segment row by row, in row order.
 struct SegmentBuilder {
     seg: u32,
     header: SegmentHeader,
-    postings: HashMap<Posting, HashMap<String, RoaringBitmap>>,
+    postings: BuilderPostings,
     last: Option<(u32, u32)>,
     /// The segment's runs (see [`runs`]): CallSid → row, and caller group entry → row. A
     /// merge's builder leaves them empty: it writes them from its inputs' runs instead.
@@ -818,7 +901,9 @@ struct SegmentBuilder {
 }
 
 impl SegmentBuilder {
-    fn new(seg: u32) -> SegmentBuilder {
+    /// A builder of segment `seg`, which will hold `rows` rows: small (storing no derived
+    /// postings and no `dates` entries) when the policy says so.
+    fn new(seg: u32, rows: usize, policy: MergePolicy) -> SegmentBuilder {
         SegmentBuilder {
             seg,
             header: SegmentHeader {
@@ -826,6 +911,7 @@ impl SegmentBuilder {
                 live: 0,
                 min_date: u32::MAX,
                 max_date: 0,
+                small: rows <= policy.small_rows,
             },
             postings: HashMap::new(),
             last: None,
@@ -837,17 +923,7 @@ impl SegmentBuilder {
     }
 
     fn post(&mut self, kind: Posting, value: &str, row: u32) {
-        let values = self.postings.entry(kind).or_default();
-        match values.get_mut(value) {
-            Some(bits) => {
-                bits.insert(row);
-            }
-            None => {
-                let mut bits = RoaringBitmap::new();
-                bits.insert(row);
-                values.insert(value.to_string(), bits);
-            }
-        }
+        post(&mut self.postings, kind, value, row);
     }
 
     fn push(
@@ -871,27 +947,9 @@ impl SegmentBuilder {
             self.groups
                 .push(&[&group, &date, call.call_sid.as_bytes()], row)?;
         }
-        self.post(Posting::Property, &call.property_sid, row);
-        self.post(Posting::Disposition, call.disposition.as_str(), row);
-        self.post(Posting::To, &call.to, row);
-        for (kind, value) in [
-            (Posting::Endpoint, &call.endpoint),
-            (Posting::Source, &call.attribution_source),
-            (Posting::Medium, &call.attribution_medium),
-            (Posting::Campaign, &call.attribution_campaign),
-            (Posting::Content, &call.attribution_content),
-        ] {
-            if let Some(v) = value {
-                self.post(kind, v, row);
-            }
-        }
-        if let Some(path) = &call.prompts_keys {
-            for prefix in prompt_prefixes(path).take(INDEXED_PROMPT_DEPTH) {
-                self.post(Posting::Prompt, prefix, row);
-            }
-        }
-        if call.caller_identity().is_none() {
-            self.post(Posting::Anonymous, "", row);
+        if !self.header.small {
+            let postings = &mut self.postings;
+            for_each_derived(&call.view(), |kind, value| post(postings, kind, value, row));
         }
         if unique_account {
             self.post(Posting::UniqueAccount, "", row);
@@ -911,7 +969,7 @@ impl SegmentBuilder {
         date: u32,
     ) -> Result<(), StoreError> {
         let row = self.header.rows;
-        if self.last != Some((account, date)) {
+        if !self.header.small && self.last != Some((account, date)) {
             t.dates.insert((self.seg, account, date), row)?;
             self.last = Some((account, date));
         }
@@ -940,36 +998,44 @@ impl SegmentBuilder {
     }
 
     /// Adds the postings of a merge input, renumbered into this segment's rows; the Unique
-    /// flags go in as they are now (base XOR flip), tombstones and flips are left behind.
+    /// flags go in as they are now (base XOR flip), tombstones and flips are left behind. A
+    /// small segment takes only the Unique flags; a small input's derived postings are built
+    /// from its records.
     fn carry_postings(
         &mut self,
         t: &WriteTables<'_>,
         input: &MergeInput,
     ) -> Result<(), StoreError> {
         let seg = input.seg;
-        for entry in t.postings.range((seg, 0u8, "")..)? {
-            let (key, value) = entry?;
-            let (s, kind, name) = key.value();
-            if s != seg {
-                break;
+        if self.header.small {
+            // Nothing derived is stored.
+        } else if input.small {
+            let index = SmallIndex::build(&t.calls, &t.accounts, seg, input.rows)?;
+            for (kind, value, bits) in index.postings() {
+                let kind = Posting::from_u8(kind).ok_or_else(|| {
+                    StoreError::Corrupt(format!("a posting of unknown kind {kind}"))
+                })?;
+                self.add_posting(kind, value, renumber(bits, &input.moved_to)?);
             }
-            let kind = match Posting::from_u8(kind) {
-                Some(
-                    Posting::Tombstone
-                    | Posting::UniqueAccount
-                    | Posting::UniqueProperty
-                    | Posting::UniqueAccountFlip
-                    | Posting::UniquePropertyFlip,
-                ) => continue,
-                Some(kind) => kind,
-                None => {
-                    return Err(StoreError::Corrupt(format!(
-                        "segment {seg} has a posting of unknown kind {kind}"
-                    )));
+        } else {
+            for entry in t.postings.range((seg, 0u8, "")..)? {
+                let (key, value) = entry?;
+                let (s, kind, name) = key.value();
+                if s != seg {
+                    break;
                 }
-            };
-            let bits = renumber(&bitmap_from(value.value())?, &input.moved_to)?;
-            self.add_posting(kind, name, bits);
+                let kind = match Posting::from_u8(kind) {
+                    Some(kind) if small::is_derived(kind) => kind,
+                    Some(_) => continue,
+                    None => {
+                        return Err(StoreError::Corrupt(format!(
+                            "segment {seg} has a posting of unknown kind {kind}"
+                        )));
+                    }
+                };
+                let bits = renumber(&bitmap_from(value.value())?, &input.moved_to)?;
+                self.add_posting(kind, name, bits);
+            }
         }
         let unique_account = renumber(&input.unique_account, &input.moved_to)?;
         self.add_posting(Posting::UniqueAccount, "", unique_account);
@@ -1047,7 +1113,7 @@ impl SegmentBuilder {
                 .insert((self.seg, kind as u8, value.as_str()), bytes.as_slice())?;
         }
         t.segments
-            .insert(self.seg, codec::encode(&self.header)?.as_slice())?;
+            .insert(self.seg, codec::encode_header(&self.header)?.as_slice())?;
         Ok(())
     }
 }
@@ -1060,10 +1126,7 @@ where
     let mut out = Vec::new();
     for entry in segments.iter()? {
         let (key, value) = entry?;
-        out.push((
-            key.value(),
-            codec::decode(value.value(), "a segment header")?,
-        ));
+        out.push((key.value(), codec::decode_header(value.value())?));
     }
     Ok(out)
 }
@@ -1089,13 +1152,14 @@ fn merge_by_policy(
         else {
             return Ok(());
         };
-        merge(t, &group, counters)?;
+        merge(t, &group, policy, counters)?;
     }
 }
 
 /// Merges every segment into one (nothing to do with fewer than two).
 pub(crate) fn merge_all(
     t: &mut WriteTables<'_>,
+    policy: MergePolicy,
     counters: &CounterCells,
 ) -> Result<(), StoreError> {
     let segments: Vec<u32> = list_segments(&t.segments)?
@@ -1103,7 +1167,7 @@ pub(crate) fn merge_all(
         .map(|(s, _)| s)
         .collect();
     if segments.len() > 1 || has_tombstones(t, &segments)? {
-        merge(t, &segments, counters)?;
+        merge(t, &segments, policy, counters)?;
     }
     Ok(())
 }
@@ -1125,6 +1189,8 @@ fn has_tombstones(t: &WriteTables<'_>, segments: &[u32]) -> Result<bool, StoreEr
 struct MergeInput {
     seg: u32,
     rows: u32,
+    live: u32,
+    small: bool,
     next_row: u32,
     buffer: std::collections::VecDeque<MergeRow>,
     tombstones: RoaringBitmap,
@@ -1158,6 +1224,8 @@ impl MergeInput {
         Ok(MergeInput {
             seg,
             rows: header.rows,
+            live: header.live,
+            small: header.small,
             next_row: 0,
             buffer: Default::default(),
             tombstones: tombstones(&t.postings, seg, &header)?,
@@ -1245,7 +1313,12 @@ impl AccountIds {
 /// the encoded records (decoding only their leading fields), then carries every posting over by
 /// renumbering its rows. Records are read and written in chunks, so memory holds bitmaps and
 /// row maps, not calls.
-fn merge(t: &mut WriteTables<'_>, segs: &[u32], counters: &CounterCells) -> Result<(), StoreError> {
+fn merge(
+    t: &mut WriteTables<'_>,
+    segs: &[u32],
+    policy: MergePolicy,
+    counters: &CounterCells,
+) -> Result<(), StoreError> {
     counters.add_merge();
     let mut inputs = segs
         .iter()
@@ -1253,7 +1326,8 @@ fn merge(t: &mut WriteTables<'_>, segs: &[u32], counters: &CounterCells) -> Resu
         .collect::<Result<Vec<_>, _>>()?;
     let mut accounts = AccountIds::default();
     let new_seg = next_id(t, "next_segment")?;
-    let mut builder = SegmentBuilder::new(new_seg);
+    let rows: usize = inputs.iter().map(|input| input.live as usize).sum();
+    let mut builder = SegmentBuilder::new(new_seg, rows, policy);
     loop {
         // The input whose next row sorts first.
         let mut best: Option<usize> = None;

@@ -57,6 +57,7 @@ mod query;
 pub mod reference;
 mod request;
 mod runs;
+mod small;
 mod store;
 mod view;
 
@@ -68,5 +69,8 @@ pub use model::{
 pub use page::Page;
 pub use query::{DEFAULT_COUNT, Query, Scope, UniqueFilter};
 pub use request::{Request, parse_request};
-pub use store::{Counters, DEFAULT_MERGE_FACTOR, FORMAT_VERSION, Store, StoreStats, WriteSummary};
+pub use store::{
+    Counters, DEFAULT_MERGE_FACTOR, DEFAULT_SMALL_SEGMENT_ROWS, FORMAT_VERSION,
+    OLDEST_FORMAT_VERSION, Store, StoreStats, WriteSummary,
+};
 pub use view::CallRef;

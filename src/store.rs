@@ -48,8 +48,12 @@ pub(crate) const FILTERS: TableDefinition<u32, &[u8]> = TableDefinition::new("fi
 /// Name → value: the format version and id counters.
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
-/// The format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 3;
+/// The format version this build writes.
+pub const FORMAT_VERSION: u32 = 4;
+/// The oldest format version this build opens. A version 3 file is a valid version 4 file
+/// (version 4 stores less for small segments, and ignores what version 3 stored for them), so
+/// it is opened and marked as version 4, after which older builds refuse it.
+pub const OLDEST_FORMAT_VERSION: u32 = 3;
 const FORMAT_KEY: &str = "callstore_format_version";
 /// The first bytes of every redb file.
 const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
@@ -153,6 +157,11 @@ pub struct StoreStats {
 /// The default merge factor: segments of a size class merge when this many exist.
 pub const DEFAULT_MERGE_FACTOR: usize = 8;
 
+/// The default most rows of a small segment (see [`Store::set_small_segment_rows`]): with
+/// batches of 100 and the default merge factor, the segments of 100, 800 and 6,400 calls are
+/// small, and a merge of eight of 6,400 writes a segment with every index stored.
+pub const DEFAULT_SMALL_SEGMENT_ROWS: usize = 8_191;
+
 fn io_error(path: &Path, source: std::io::Error) -> StoreError {
     StoreError::Io {
         path: path.display().to_string(),
@@ -175,6 +184,7 @@ impl Store {
             counters: CounterCells::default(),
             merge: MergePolicy {
                 factor: DEFAULT_MERGE_FACTOR,
+                small_rows: DEFAULT_SMALL_SEGMENT_ROWS,
             },
             postings: PostingCache::new(exec::POSTING_CACHE_BYTES),
             filters: FilterCache::default(),
@@ -218,13 +228,16 @@ impl Store {
         // (a writable open rewrites redb's header). A store that needs recovery after a crash
         // cannot be opened read-only; it is checked after the writable open repairs it.
         match guarded(path, || Database::builder().open_read_only(path))? {
-            Ok(db) => check_format(&db, path)?,
+            Ok(db) => {
+                check_format(&db, path)?;
+            }
             Err(redb::DatabaseError::RepairAborted) => {}
             Err(e) => return Err(open_error(path, e).into()),
         }
         let db = guarded(path, || Database::open(path))?.map_err(|e| open_error(path, e))?;
-        check_format(&db, path)?;
-        Ok(Store::from_db(db, Some(path.to_path_buf())))
+        let store = Store::from_db(db, Some(path.to_path_buf()));
+        store.upgrade(check_format(&store.db, path)?)?;
+        Ok(store)
     }
 
     /// Opens the store file at `path`, creating it when there is no file.
@@ -263,7 +276,7 @@ impl Store {
         let store = Store::from_db(db, None);
         let has_tables = store.db.begin_read()?.list_tables()?.next().is_some();
         if has_tables {
-            check_format(&store.db, Path::new("(backend)"))?;
+            store.upgrade(check_format(&store.db, Path::new("(backend)"))?)?;
         } else {
             store.initialize()?;
         }
@@ -275,6 +288,31 @@ impl Store {
     /// queries visit more segments.
     pub fn set_merge_factor(&mut self, factor: usize) {
         self.merge.factor = factor.max(2);
+    }
+
+    /// Marks a store of an older format version that this build opens (`found`) as
+    /// [`FORMAT_VERSION`], before anything is written to it.
+    fn upgrade(&self, found: u32) -> Result<()> {
+        if found == FORMAT_VERSION {
+            return Ok(());
+        }
+        let txn = self.db.begin_write()?;
+        txn.open_table(META)?
+            .insert(FORMAT_KEY, u64::from(FORMAT_VERSION))?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Sets the most calls a segment may hold and be *small* (default
+    /// [`DEFAULT_SMALL_SEGMENT_ROWS`]; 0: none is). A small segment, written by a batch or a
+    /// merge, stores its records, CallSids, callers and Unique flags, but not its secondary
+    /// indexes: queries build those from its records when they first read it (and keep them in
+    /// the posting cache), and the merge that makes a larger segment builds them to store them.
+    /// Small batches (a live feed) write several times less per call; reading a small segment
+    /// the first time decodes its records. Segments already written keep what they were
+    /// written as.
+    pub fn set_small_segment_rows(&mut self, rows: usize) {
+        self.merge.small_rows = rows;
     }
 
     fn initialize(&self) -> Result<()> {
@@ -337,7 +375,7 @@ impl Store {
         let txn = self.db.begin_write()?;
         {
             let mut tables = WriteTables::open(&txn)?;
-            index::merge_all(&mut tables, &self.counters)?;
+            index::merge_all(&mut tables, self.merge, &self.counters)?;
         }
         txn.commit()?;
         Ok(())
@@ -557,8 +595,9 @@ fn guarded<T>(path: &Path, open: impl FnOnce() -> T) -> Result<T, StoreError> {
     })
 }
 
-/// Checks callstore's format marker and version in an open database.
-fn check_format(db: &impl ReadableDatabase, path: &Path) -> Result<(), StoreError> {
+/// Checks callstore's format marker and version in an open database; the version found (one
+/// this build opens).
+fn check_format(db: &impl ReadableDatabase, path: &Path) -> Result<u32, StoreError> {
     // An I/O error is the medium's, not a sign of a damaged file: it stays an I/O error.
     let damaged = |e: redb::Error| match e {
         redb::Error::Io(_) => StoreError::Storage(e),
@@ -585,14 +624,16 @@ fn check_format(db: &impl ReadableDatabase, path: &Path) -> Result<(), StoreErro
             "a redb file without callstore's format marker",
         ));
     };
-    if version != u64::from(FORMAT_VERSION) {
+    let found = u32::try_from(version).unwrap_or(u32::MAX);
+    if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&found) {
         return Err(StoreError::FormatVersion {
             path: path.display().to_string(),
-            found: u32::try_from(version).unwrap_or(u32::MAX),
+            found,
+            oldest: OLDEST_FORMAT_VERSION,
             expected: FORMAT_VERSION,
         });
     }
-    Ok(())
+    Ok(found)
 }
 
 /// Refuses, without opening it with redb, a path that is not a redb file.

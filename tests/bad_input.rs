@@ -12,11 +12,12 @@
 use std::path::Path;
 
 use callstore::{
-    Call, Error, ErrorCode, FORMAT_VERSION, RecordError, Response, Store, StoreError, parse_request,
+    Call, Error, ErrorCode, FORMAT_VERSION, OLDEST_FORMAT_VERSION, RecordError, Response, Store,
+    StoreError, parse_request,
 };
 
 /// What the error for a file of the next format version says (FORMAT_VERSION + 1).
-const FUTURE_VERSION: &str = "format version 4";
+const FUTURE_VERSION: &str = "format version 5";
 
 // ---------------------------------------------------------------------------------------------
 // Shared inputs
@@ -761,9 +762,9 @@ fn file_cases() -> Vec<FileCase> {
             check: |e| matches!(e, Error::Store(StoreError::FormatVersion { found: 2, .. })),
             redb: true,
             ..file_case(
-                "the previous format version (2: a store-wide call_ids table)",
-                |p| set_format_version(p, u64::from(FORMAT_VERSION) - 1),
-                "format version 2; this build reads version 3",
+                "the version before the oldest opened (2: a store-wide call_ids table)",
+                |p| set_format_version(p, u64::from(OLDEST_FORMAT_VERSION) - 1),
+                "format version 2; this build reads versions 3 to 4",
             )
         },
         FileCase {

@@ -8,7 +8,8 @@
 
 use callstore::reference::Reference;
 use callstore::{
-    Call, Disposition, Error, Query, Scope, Store, StoreError, TrafficType, UniqueFilter,
+    Call, DEFAULT_SMALL_SEGMENT_ROWS, Disposition, Error, Query, Scope, Store, StoreError,
+    TrafficType, UniqueFilter,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -274,8 +275,15 @@ fn check_queries(
 }
 
 /// Runs a sequence on a file store (`on_file`, where `Reopen` closes and reopens the file) or on
-/// an in-memory store (faster: no fsync; `Reopen` does nothing).
-fn run(ops: Vec<Op>, merge_factor: usize, on_file: bool) -> Result<(), TestCaseError> {
+/// an in-memory store (faster: no fsync; `Reopen` does nothing), whose segments of at most
+/// `small_rows` rows are small (their indexes built from their records by the queries and
+/// merges that read them).
+fn run(
+    ops: Vec<Op>,
+    merge_factor: usize,
+    small_rows: usize,
+    on_file: bool,
+) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
     let path = dir.path().join("calls.redb");
     let open = |path: &std::path::Path| -> Result<Store, TestCaseError> {
@@ -286,6 +294,7 @@ fn run(ops: Vec<Op>, merge_factor: usize, on_file: bool) -> Result<(), TestCaseE
         };
         let mut s = opened.map_err(|e| TestCaseError::fail(e.to_string()))?;
         s.set_merge_factor(merge_factor);
+        s.set_small_segment_rows(small_rows);
         Ok(s)
     };
     let mut store = open(&path)?;
@@ -349,8 +358,10 @@ proptest! {
     fn engine_matches_model(
         ops in proptest::collection::vec(op_strategy(), 1..25),
         factor in 2usize..5,
+        // No small segment, some (batches and merges on both sides of the limit), or all.
+        small_rows in prop_oneof![Just(0usize), 1usize..40, Just(DEFAULT_SMALL_SEGMENT_ROWS)],
         on_file in proptest::bool::weighted(0.25),
     ) {
-        run(ops, factor, on_file)?;
+        run(ops, factor, small_rows, on_file)?;
     }
 }

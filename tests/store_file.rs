@@ -202,3 +202,93 @@ fn shrink_file_gives_back_freed_pages_and_keeps_every_answer() {
         Some(&calls[1])
     );
 }
+
+/// A format 3 file (every segment's indexes stored, headers without the small-segment flag)
+/// opens, is marked as the current version, answers as before, and takes writes that make
+/// small segments next to its old ones.
+#[test]
+fn a_format_3_store_opens_and_is_marked_current() {
+    use callstore::OLDEST_FORMAT_VERSION;
+    use callstore::generate::{GenerateOptions, Generator};
+    use callstore::reference::Reference;
+    use redb::ReadableTable;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.redb");
+    let calls: Vec<Call> = Generator::new(&GenerateOptions {
+        calls: 1_200,
+        seed: 3,
+        accounts: 3,
+    })
+    .collect();
+    let mut model = Reference::new();
+    {
+        // Format 3 stored every index: no segment small.
+        let mut store = Store::create(&path).unwrap();
+        store.set_small_segment_rows(0);
+        for batch in calls[..900].chunks(100) {
+            store.write(batch.to_vec()).unwrap();
+            model.write(batch.to_vec()).unwrap();
+        }
+    }
+    {
+        // Make it a format 3 file: headers end before the flag (0 here), and the marker says 3.
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let def: redb::TableDefinition<u32, &[u8]> = redb::TableDefinition::new("segments");
+            let mut segments = txn.open_table(def).unwrap();
+            let old: Vec<(u32, Vec<u8>)> = segments
+                .iter()
+                .unwrap()
+                .map(|e| {
+                    let (k, v) = e.unwrap();
+                    (k.value(), v.value().to_vec())
+                })
+                .collect();
+            assert!(old.len() > 1, "several segments");
+            for (seg, mut bytes) in old {
+                assert_eq!(bytes.pop(), Some(0), "segment {seg} is not small");
+                segments.insert(seg, bytes.as_slice()).unwrap();
+            }
+            let meta: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+            txn.open_table(meta)
+                .unwrap()
+                .insert("callstore_format_version", u64::from(OLDEST_FORMAT_VERSION))
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let mut accounts: Vec<&str> = calls.iter().map(|c| c.account_sid.as_str()).collect();
+    accounts.sort_unstable();
+    accounts.dedup();
+    let answers = |store: &Store, model: &Reference| {
+        for &account in &accounts {
+            for unique in [
+                UniqueFilter::All,
+                UniqueFilter::Unique,
+                UniqueFilter::Repeat,
+            ] {
+                let mut q = Query::account(account).count(1_000);
+                q.unique = unique;
+                assert_eq!(
+                    store.query(&q).unwrap(),
+                    model.query(&q).unwrap(),
+                    "{account} {unique:?}"
+                );
+            }
+        }
+    };
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.stats().unwrap().format_version, FORMAT_VERSION);
+    answers(&store, &model);
+    // Small segments next to the format 3 ones, and merges of both kinds.
+    for batch in calls[900..].chunks(50) {
+        store.write(batch.to_vec()).unwrap();
+        model.write(batch.to_vec()).unwrap();
+    }
+    answers(&store, &model);
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    answers(&store, &model);
+}

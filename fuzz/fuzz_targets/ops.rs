@@ -216,12 +216,20 @@ enum Op {
 #[derive(Debug)]
 struct Input {
     merge_factor: usize,
+    /// The most rows of a small segment: 0 (none), a few (batches on both sides of it), or
+    /// the default (all of them here).
+    small_rows: usize,
     ops: Vec<Op>,
 }
 
 impl<'a> Arbitrary<'a> for Input {
     fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
         let merge_factor = usize::from(u.int_in_range(2u8..=5)?);
+        let small_rows = match u.int_in_range(0u8..=9)? {
+            0 => 0,
+            9 => callstore::DEFAULT_SMALL_SEGMENT_ROWS,
+            n => usize::from(n) * 4,
+        };
         let mut ops = Vec::new();
         while ops.len() < MAX_OPS && !u.is_empty() {
             let mut op = Op::arbitrary(u)?;
@@ -232,7 +240,11 @@ impl<'a> Arbitrary<'a> for Input {
             }
             ops.push(op);
         }
-        Ok(Input { merge_factor, ops })
+        Ok(Input {
+            merge_factor,
+            small_rows,
+            ops,
+        })
     }
 }
 
@@ -304,6 +316,7 @@ fn check_all(store: &Store, model: &Reference) {
 fuzz_target!(|input: Input| {
     let mut store = Store::in_memory().expect("an in-memory store");
     store.set_merge_factor(input.merge_factor);
+    store.set_small_segment_rows(input.small_rows);
     let mut model = Reference::new();
     for (step, op) in input.ops.iter().enumerate() {
         match op {

@@ -1,0 +1,178 @@
+//! Small segments: the indexes of a segment of few rows (at most
+//! [`Store::set_small_segment_rows`](crate::Store::set_small_segment_rows) when written, marked
+//! in its header), built from its records when they are needed instead of stored.
+//!
+//! A live feed writes a segment of about a hundred calls per batch, and merges them eight at a
+//! time. Storing such a segment's postings and `dates` entries took hundreds of B-tree inserts
+//! per batch, and each merge level carried them over again, for indexes that are a few
+//! microseconds of work to rebuild from a few hundred records. A small segment stores only its
+//! records, its runs and filters, its header, and the postings that cannot be rebuilt from its
+//! records: the Unique flags as of when it was written, its tombstones and flips. Everything
+//! else ([`Derived`] postings, the rows of each account and date) is a [`SmallIndex`]: built
+//! by a query from the records and cached (a segment never changes and its id is never used
+//! again), and built by the merge that turns small segments into a large one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use redb::ReadableTable;
+use roaring::RoaringBitmap;
+
+use crate::codec;
+use crate::error::StoreError;
+use crate::index::{Posting, for_each_derived};
+use crate::view::CallRef;
+
+/// Whether postings of `kind` are rebuilt from the records of a small segment rather than
+/// stored: every kind but the Unique flags, the flips and the tombstones.
+pub(crate) fn is_derived(kind: Posting) -> bool {
+    !matches!(
+        kind,
+        Posting::UniqueAccount
+            | Posting::UniqueProperty
+            | Posting::UniqueAccountFlip
+            | Posting::UniquePropertyFlip
+            | Posting::Tombstone
+    )
+}
+
+/// The derived indexes of a small segment, built from its records.
+#[derive(Debug, Default)]
+pub(crate) struct SmallIndex {
+    /// Kind (as `u8`) → value → the rows that hold it.
+    postings: HashMap<u8, HashMap<Box<str>, Arc<RoaringBitmap>>>,
+    /// Each row's (account id, `Date_Start`), in row order (which is their order).
+    keys: Vec<(u32, u32)>,
+}
+
+impl SmallIndex {
+    /// Builds the index of segment `seg` (`rows` rows) from its records in `calls`, with the
+    /// account ids of `accounts`.
+    pub(crate) fn build<C, A>(
+        calls: &C,
+        accounts: &A,
+        seg: u32,
+        rows: u32,
+    ) -> Result<SmallIndex, StoreError>
+    where
+        C: ReadableTable<(u32, u32), &'static [u8]>,
+        A: ReadableTable<&'static str, (u32, u64)>,
+    {
+        let mut index = SmallIndex {
+            postings: HashMap::new(),
+            keys: Vec::with_capacity(rows as usize),
+        };
+        let mut ids: HashMap<String, u32> = HashMap::new();
+        for entry in calls.range((seg, 0u32)..=(seg, u32::MAX))? {
+            let (key, value) = entry?;
+            let first = key.value().1;
+            if first as usize != index.keys.len() {
+                return Err(StoreError::Corrupt(format!(
+                    "segment {seg} has a block at row {first} after {} rows",
+                    index.keys.len()
+                )));
+            }
+            let block = codec::Block::parse(value.value(), "a block of call records")?;
+            for i in 0..block.len() {
+                let call = codec::decode_ref(block.record(i, "a call record")?)?;
+                let account = match ids.get(call.account_sid) {
+                    Some(&id) => id,
+                    None => {
+                        let id = accounts
+                            .get(call.account_sid)?
+                            .map(|g| g.value().0)
+                            .ok_or_else(|| {
+                                StoreError::Corrupt(format!(
+                                    "account {:?} has no id",
+                                    call.account_sid
+                                ))
+                            })?;
+                        ids.insert(call.account_sid.to_string(), id);
+                        id
+                    }
+                };
+                index.add(account, &call);
+            }
+        }
+        if index.keys.len() != rows as usize {
+            return Err(StoreError::Corrupt(format!(
+                "segment {seg} has {} records for {rows} rows",
+                index.keys.len()
+            )));
+        }
+        Ok(index)
+    }
+
+    /// Adds the next row.
+    fn add(&mut self, account: u32, call: &CallRef<'_>) {
+        let row = self.keys.len() as u32;
+        self.keys.push((account, call.date_start));
+        for_each_derived(call, |kind, value| {
+            let values = self.postings.entry(kind as u8).or_default();
+            match values.get_mut(value) {
+                Some(bits) => {
+                    Arc::make_mut(bits).insert(row);
+                }
+                None => {
+                    let mut bits = RoaringBitmap::new();
+                    bits.insert(row);
+                    values.insert(Box::from(value), Arc::new(bits));
+                }
+            }
+        });
+    }
+
+    /// The rows holding `value` of a derived `kind`, if any.
+    pub(crate) fn posting(&self, kind: Posting, value: &str) -> Option<Arc<RoaringBitmap>> {
+        self.postings
+            .get(&(kind as u8))
+            .and_then(|values| values.get(value))
+            .cloned()
+    }
+
+    /// Every derived posting, by kind and value.
+    pub(crate) fn postings(&self) -> impl Iterator<Item = (u8, &str, &RoaringBitmap)> {
+        self.postings.iter().flat_map(|(&kind, values)| {
+            values
+                .iter()
+                .map(move |(value, bits)| (kind, &**value, &**bits))
+        })
+    }
+
+    /// The first row at or after (`account`, `date`), as [`crate::index::row_lower_bound`]:
+    /// the row count when there is none; `date` past `u32::MAX` means after every date of the
+    /// account.
+    pub(crate) fn lower_bound(&self, account: u32, date: u64) -> u32 {
+        self.keys
+            .partition_point(|&(a, d)| (a, u64::from(d)) < (account, date)) as u32
+    }
+
+    /// About how many bytes the index holds, for the cache's budget.
+    pub(crate) fn size(&self) -> usize {
+        let postings: usize = self
+            .postings()
+            .map(|(_, value, bits)| value.len() + bits.serialized_size() + 64)
+            .sum();
+        postings + self.keys.len() * 8 + 64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lower_bound_orders_by_account_then_date() {
+        let index = SmallIndex {
+            postings: HashMap::new(),
+            keys: vec![(1, 10), (1, 10), (1, 20), (3, 5)],
+        };
+        assert_eq!(index.lower_bound(0, 0), 0);
+        assert_eq!(index.lower_bound(1, 0), 0);
+        assert_eq!(index.lower_bound(1, 11), 2);
+        assert_eq!(index.lower_bound(1, u64::from(u32::MAX) + 1), 3);
+        assert_eq!(index.lower_bound(2, 0), 3);
+        assert_eq!(index.lower_bound(3, 6), 4);
+        assert_eq!(index.lower_bound(4, 0), 4);
+    }
+}
