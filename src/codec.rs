@@ -5,13 +5,15 @@
 //! UTF-8 area that is validated once, and the lengths come first, so a record is read in place
 //! as a [`CallRef`] ([`layout`], [`decode_ref`]) with no allocation, and a merge reads a record's
 //! sort key without decoding the rest.
-//! Other values (segment headers) are bincode 2 through serde ([`encode_header`],
-//! [`decode_header`]).
+//! Other values (segment headers, pending counts) are bincode 2 through serde
+//! ([`encode_header`], [`decode_header`], [`encode_counts`], [`decode_counts`]).
 //! Everything stored as bytes goes through this module, so either encoding can be swapped
 //! without touching anything else.
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
+use crate::counts::PendingCounts;
 use crate::error::StoreError;
 use crate::index::SegmentHeader;
 use crate::model::{Call, Disposition, TrafficType};
@@ -25,6 +27,28 @@ fn config() -> impl bincode::config::Config {
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     bincode::serde::encode_to_vec(value, config())
         .map_err(|e| StoreError::Corrupt(format!("a value does not encode: {e}")))
+}
+
+/// Decodes a value written by [`encode`]; `what` names it in the error.
+fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
+    match bincode::serde::decode_from_slice(bytes, config()) {
+        Ok((value, used)) if used == bytes.len() => Ok(value),
+        Ok((_, used)) => Err(StoreError::Corrupt(format!(
+            "{what}: {} bytes left over after {used}",
+            bytes.len() - used
+        ))),
+        Err(e) => Err(StoreError::Corrupt(format!("{what} does not decode: {e}"))),
+    }
+}
+
+/// Encodes a segment's pending call counts.
+pub(crate) fn encode_counts(counts: &PendingCounts) -> Result<Vec<u8>, StoreError> {
+    encode(counts)
+}
+
+/// Decodes a segment's pending call counts.
+pub(crate) fn decode_counts(bytes: &[u8]) -> Result<PendingCounts, StoreError> {
+    decode(bytes, "a segment's pending call counts")
 }
 
 /// Encodes a segment header: its fields through [`encode`], then one byte, 1 for a small

@@ -12,14 +12,15 @@ use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
+use crate::counts::{self, Pending, PendingCounts};
 use crate::error::StoreError;
 use crate::filter::{self, Bloom, FilterCache, SegmentFilter};
 use crate::model::{Call, INDEXED_PROMPT_DEPTH, caller_identity, prompt_prefixes};
 use crate::runs::{self, RunBuilder, RunKey};
 use crate::small::{self, SmallIndex};
 use crate::store::{
-    ACCOUNTS, CALLS, CounterCells, DATES, FILTERS, GROUPS, META, POSTINGS, PROPERTIES, SEGMENTS,
-    SIDS,
+    ACCOUNTS, CALLS, COUNTS, CounterCells, DATES, FILTERS, GROUPS, META, POSTINGS, PROPERTIES,
+    SEGMENTS, SIDS,
 };
 use crate::view::CallRef;
 
@@ -112,6 +113,7 @@ pub(crate) struct WriteTables<'txn> {
     pub dates: Table<'txn, (u32, u32, u32), u32>,
     pub groups: Table<'txn, RunKey, &'static [u8]>,
     pub filters: Table<'txn, u32, &'static [u8]>,
+    pub counts: Table<'txn, u32, &'static [u8]>,
     pub meta: Table<'txn, &'static str, u64>,
 }
 
@@ -127,6 +129,7 @@ impl<'txn> WriteTables<'txn> {
             dates: txn.open_table(DATES)?,
             groups: txn.open_table(GROUPS)?,
             filters: txn.open_table(FILTERS)?,
+            counts: txn.open_table(COUNTS)?,
             meta: txn.open_table(META)?,
         })
     }
@@ -534,7 +537,8 @@ pub(crate) fn apply(
         }
     }
     // 2. A property belongs to one account while it has calls.
-    let stored_properties = check_bindings(t, &batch.upserts, &removed)?;
+    let pending = Pending::read(&t.counts)?;
+    let stored_properties = check_bindings(t, &pending, &batch.upserts, &removed)?;
     // 3. Every caller group the batch touches, with the earliest call the batch adds to it.
     let removed_locs: HashSet<Loc> = removed.iter().map(|(loc, _)| *loc).collect();
     let mut touched: Vec<(GroupKey, Option<(u32, &str)>)> = Vec::new();
@@ -556,12 +560,12 @@ pub(crate) fn apply(
     let mut counts = CountDeltas::default();
     for (loc, call) in &removed {
         tombstones.entry(loc.0).or_default().insert(loc.1);
-        counts.add(call, -1);
+        counts.add(call, false);
     }
     for call in &batch.upserts {
-        counts.add(call, 1);
+        counts.add(call, true);
     }
-    let account_ids = counts.apply(t, &stored_properties)?;
+    let (account_ids, added) = counts.apply(t, &stored_properties, &pending)?;
     let mut rows: Vec<(u32, &Call)> = Vec::with_capacity(batch.upserts.len());
     for call in &batch.upserts {
         let account = account_ids.get(&call.account_sid).copied().ok_or_else(|| {
@@ -648,6 +652,10 @@ pub(crate) fn apply(
             builder.push(t, account, call, ua, up, counters)?;
         }
         builder.finish(t, counters)?;
+        if !added.is_empty() {
+            t.counts
+                .insert(seg, codec::encode_counts(&added)?.as_slice())?;
+        }
     }
     // 7. Flips and tombstones on older segments.
     for ((seg, kind), bits) in flips {
@@ -673,7 +681,7 @@ pub(crate) fn apply(
     })
 }
 
-/// A property's stored (AccountSid, call count), if it is stored.
+/// A property's stored (AccountSid, call count not pending), if it is stored.
 fn stored_property(
     t: &WriteTables<'_>,
     property: &str,
@@ -684,13 +692,15 @@ fn stored_property(
     }))
 }
 
-/// A property's stored (AccountSid, call count), as [`check_bindings`] read it before the batch.
+/// A property's stored (AccountSid, call count not pending), as [`check_bindings`] read it
+/// before the batch.
 type StoredProperties<'a> = HashMap<&'a str, Option<(String, u64)>>;
 
 /// Checks that every property of the batch stays in one account; returns what it read of the
 /// batch's properties, so that the counts are updated without reading them again.
 fn check_bindings<'a>(
     t: &WriteTables<'_>,
+    pending: &Pending,
     upserts: &'a [Call],
     removed: &[(Loc, Call)],
 ) -> Result<StoredProperties<'a>, StoreError> {
@@ -710,8 +720,14 @@ fn check_bindings<'a>(
                 stored
             }
         };
+        // The property's calls: the stored count and the pending ones (see `counts`).
         let bound_to = match stored {
-            Some((account, n)) if n > leaving.get(property).copied().unwrap_or(0) => Some(account),
+            Some((account, n))
+                if n.wrapping_add(pending.property(property))
+                    > leaving.get(property).copied().unwrap_or(0) =>
+            {
+                Some(account)
+            }
             _ => in_batch.get(property).map(|a| a.to_string()),
         };
         if let Some(bound_to) = bound_to {
@@ -731,63 +747,96 @@ fn check_bindings<'a>(
     Ok(stored_properties)
 }
 
-/// How a batch changes the call counts of accounts and properties.
+/// How a batch changes the call counts of accounts and properties: calls added, calls removed.
 #[derive(Default)]
 struct CountDeltas {
-    accounts: BTreeMap<String, i64>,
-    /// Property → (the account of its last added call, change).
-    properties: BTreeMap<String, (Option<String>, i64)>,
+    accounts: BTreeMap<String, (u64, u64)>,
+    /// Property → (the account of its last added call, added, removed).
+    properties: BTreeMap<String, (Option<String>, u64, u64)>,
 }
 
 impl CountDeltas {
-    fn add(&mut self, call: &Call, delta: i64) {
-        *self.accounts.entry(call.account_sid.clone()).or_default() += delta;
+    fn add(&mut self, call: &Call, added: bool) {
+        let a = self.accounts.entry(call.account_sid.clone()).or_default();
         let p = self
             .properties
             .entry(call.property_sid.clone())
-            .or_insert((None, 0));
-        p.1 += delta;
-        if delta > 0 {
+            .or_insert((None, 0, 0));
+        if added {
+            a.0 += 1;
+            p.1 += 1;
             p.0 = Some(call.account_sid.clone());
+        } else {
+            a.1 += 1;
+            p.2 += 1;
         }
     }
 
-    /// Writes the new counts; returns the id of every account the batch names. `known` holds
-    /// properties as stored before the batch (read by [`check_bindings`]); others are read.
+    /// Takes the removed calls off the stored counts, registers new accounts and properties
+    /// and rebinds properties (see [`crate::counts`]); returns the id of every account the
+    /// batch names, and the added calls, to be stored as the new segment's pending counts.
+    /// `known` holds properties as stored before the batch (read by [`check_bindings`]);
+    /// others are read.
     fn apply(
         self,
         t: &mut WriteTables<'_>,
         known: &StoredProperties<'_>,
-    ) -> Result<HashMap<String, u32>, StoreError> {
+        pending: &Pending,
+    ) -> Result<(HashMap<String, u32>, PendingCounts), StoreError> {
         let mut ids = HashMap::with_capacity(self.accounts.len());
-        for (account, delta) in self.accounts {
+        let mut added_counts = PendingCounts::default();
+        for (account, (added, removed)) in self.accounts {
             let stored = t.accounts.get(account.as_str())?.map(|g| g.value());
             let (id, n) = match stored {
                 Some(v) => v,
                 None => (next_id(t, "next_account")?, 0),
             };
-            let n = n.saturating_add_signed(delta);
-            t.accounts.insert(account.as_str(), (id, n))?;
-            ids.insert(account, id);
+            if stored.is_none() || removed > 0 {
+                t.accounts
+                    .insert(account.as_str(), (id, n.wrapping_sub(removed)))?;
+            }
+            ids.insert(account.clone(), id);
+            if added > 0 {
+                added_counts.accounts.push((account, added));
+            }
         }
-        for (property, (added_to, delta)) in self.properties {
+        for (property, (added_to, added, removed)) in self.properties {
             let stored = match known.get(property.as_str()) {
                 Some(stored) => stored.clone(),
                 None => stored_property(t, property.as_str())?,
             };
-            let (account, n) = stored.unwrap_or_default();
-            let n = n.saturating_add_signed(delta);
-            // A property left without calls is free again; one that gained calls is bound to
-            // their account (check_bindings made sure they agree with any that stay).
-            if n == 0 {
-                t.properties.remove(property.as_str())?;
+            let after = match &stored {
+                Some((_, n)) => n.wrapping_sub(removed),
+                None => 0,
+            };
+            let pending_calls = pending.property(&property);
+            if after == 0 && pending_calls == 0 && added == 0 {
+                // No call left, none pending: the property is free again.
+                if stored.is_some() {
+                    t.properties.remove(property.as_str())?;
+                }
             } else {
-                let account = added_to.unwrap_or(account);
-                t.properties
-                    .insert(property.as_str(), (account.as_str(), n))?;
+                // One that gained calls is bound to their account (check_bindings made sure
+                // they agree with any that stay).
+                let account = match (&added_to, &stored) {
+                    (Some(added_to), _) => added_to.clone(),
+                    (None, Some((account, _))) => account.clone(),
+                    (None, None) => {
+                        return Err(StoreError::Corrupt(format!(
+                            "property {property:?} lost calls but is not stored"
+                        )));
+                    }
+                };
+                if stored.as_ref() != Some(&(account.clone(), after)) {
+                    t.properties
+                        .insert(property.as_str(), (account.as_str(), after))?;
+                }
+            }
+            if let (Some(account), true) = (added_to, added > 0) {
+                added_counts.properties.push((property, account, added));
             }
         }
-        Ok(ids)
+        Ok((ids, added_counts))
     }
 }
 
@@ -820,8 +869,10 @@ fn xor_posting(
     Ok(())
 }
 
-/// Removes a segment and everything it holds (its calls are already elsewhere or deleted).
+/// Removes a segment and everything it holds (its calls are already elsewhere or deleted),
+/// adding its pending counts to the stored ones.
 fn drop_segment(t: &mut WriteTables<'_>, seg: u32) -> Result<(), StoreError> {
+    counts::fold(&mut t.counts, &mut t.accounts, &mut t.properties, seg)?;
     t.calls
         .retain_in((seg, 0u32)..=(seg, u32::MAX), |_, _| false)?;
     t.dates

@@ -44,6 +44,7 @@
 #![warn(missing_docs)]
 
 mod codec;
+mod counts;
 mod dense;
 mod error;
 mod exec;

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use redb::backends::InMemoryBackend;
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
+use crate::counts::Pending;
 use crate::error::{ApiError, ErrorCode, Result, StoreError};
 use crate::exec::{self, PostingCache, ReadTables};
 use crate::filter::FilterCache;
@@ -26,11 +27,15 @@ pub(crate) const CALLS: TableDefinition<(u32, u32), &[u8]> = TableDefinition::ne
 /// (segment, first CallSid of a block) → a block of the segment's CallSids in order, each with
 /// its row (see `runs`).
 pub(crate) const SIDS: TableDefinition<(u32, &[u8]), &[u8]> = TableDefinition::new("sids");
-/// PropertySid → (AccountSid, calls of the property).
+/// PropertySid → (AccountSid, calls of the property not counted in `counts`, wrapping).
 pub(crate) const PROPERTIES: TableDefinition<&str, (&str, u64)> =
     TableDefinition::new("properties");
-/// AccountSid → (account id, calls of the account). Ids order rows inside segments.
+/// AccountSid → (account id, calls of the account not counted in `counts`, wrapping). Ids order
+/// rows inside segments.
 pub(crate) const ACCOUNTS: TableDefinition<&str, (u32, u64)> = TableDefinition::new("accounts");
+/// Segment id → the calls its batch added per account and property, not yet in `accounts` and
+/// `properties` (see `counts`).
+pub(crate) const COUNTS: TableDefinition<u32, &[u8]> = TableDefinition::new("counts");
 /// Segment id → encoded segment header.
 pub(crate) const SEGMENTS: TableDefinition<u32, &[u8]> = TableDefinition::new("segments");
 /// (segment, posting kind, value) → serialized roaring bitmap of rows.
@@ -297,8 +302,12 @@ impl Store {
             return Ok(());
         }
         let txn = self.db.begin_write()?;
-        txn.open_table(META)?
-            .insert(FORMAT_KEY, u64::from(FORMAT_VERSION))?;
+        {
+            // Creates the tables that version 4 added (`counts`).
+            drop(WriteTables::open(&txn)?);
+            txn.open_table(META)?
+                .insert(FORMAT_KEY, u64::from(FORMAT_VERSION))?;
+        }
         txn.commit()?;
         Ok(())
     }
@@ -514,10 +523,20 @@ impl Store {
     pub fn stats(&self) -> Result<StoreStats> {
         let txn = self.db.begin_read()?;
         let tables = ReadTables::open(&txn, &self.postings)?;
+        // A count is the stored value plus the pending ones (see `counts`).
+        let pending = Pending::read(&txn.open_table(COUNTS)?)?;
         let mut accounts = 0;
         for entry in tables.accounts.iter()? {
-            if entry?.1.value().1 > 0 {
+            let (sid, value) = entry?;
+            if value.value().1.wrapping_add(pending.account(sid.value())) > 0 {
                 accounts += 1;
+            }
+        }
+        let mut properties = 0;
+        for entry in tables.properties.iter()? {
+            let (sid, value) = entry?;
+            if value.value().1.wrapping_add(pending.property(sid.value())) > 0 {
+                properties += 1;
             }
         }
         let segments = index::list_segments(&tables.segments)?;
@@ -534,7 +553,7 @@ impl Store {
         Ok(StoreStats {
             calls,
             accounts,
-            properties: tables.properties.len()?,
+            properties,
             segments: segments.len() as u64,
             format_version: FORMAT_VERSION,
             date_range: if calls == 0 { None } else { date_range },

@@ -274,6 +274,30 @@ fn check_queries(
     Ok(())
 }
 
+/// The store's counts of calls, and of accounts and properties with calls, against the
+/// model's calls.
+fn check_stats(store: &Store, model: &Reference) -> Result<(), TestCaseError> {
+    let stats = store
+        .stats()
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let distinct = |field: fn(&Call) -> &str| {
+        model
+            .calls()
+            .iter()
+            .map(field)
+            .collect::<std::collections::HashSet<_>>()
+            .len() as u64
+    };
+    prop_assert_eq!(stats.calls, model.calls().len() as u64, "calls");
+    prop_assert_eq!(stats.accounts, distinct(|c| &c.account_sid), "accounts");
+    prop_assert_eq!(
+        stats.properties,
+        distinct(|c| &c.property_sid),
+        "properties"
+    );
+    Ok(())
+}
+
 /// Runs a sequence on a file store (`on_file`, where `Reopen` closes and reopens the file) or on
 /// an in-memory store (faster: no fsync; `Reopen` does nothing), whose segments of at most
 /// `small_rows` rows are small (their indexes built from their records by the queries and
@@ -326,9 +350,13 @@ fn run(
             Op::Compact => store
                 .compact()
                 .map_err(|e| TestCaseError::fail(e.to_string()))?,
-            Op::Check(queries, gets) => check_queries(&store, &model, &queries, &gets)?,
+            Op::Check(queries, gets) => {
+                check_queries(&store, &model, &queries, &gets)?;
+                check_stats(&store, &model)?;
+            }
         }
     }
+    check_stats(&store, &model)?;
     // A final full check of every scope and unique mode.
     let mut finals = Vec::new();
     for unique in [
