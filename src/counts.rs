@@ -82,32 +82,45 @@ impl Pending {
     }
 }
 
-/// Adds segment `seg`'s pending counts (if it has any) to the stored ones, and removes them.
+/// Adds the pending counts of segments `segs` (those that have any) to the stored ones, and
+/// removes them: each account and property once, however many of the segments count it.
 pub(crate) fn fold(
     counts: &mut Table<'_, u32, &'static [u8]>,
     accounts: &mut Table<'_, &'static str, (u32, u64)>,
     properties: &mut Table<'_, &'static str, (&'static str, u64)>,
-    seg: u32,
+    segs: &[u32],
 ) -> Result<(), StoreError> {
-    let Some(bytes) = counts.remove(seg)? else {
-        return Ok(());
-    };
-    let pending = codec::decode_counts(bytes.value())?;
-    drop(bytes);
-    for (account, n) in &pending.accounts {
+    let mut account_sums: HashMap<String, u64> = HashMap::new();
+    let mut property_sums: HashMap<String, (String, u64)> = HashMap::new();
+    for &seg in segs {
+        let Some(bytes) = counts.remove(seg)? else {
+            continue;
+        };
+        let pending = codec::decode_counts(bytes.value())?;
+        drop(bytes);
+        for (account, n) in pending.accounts {
+            let slot = account_sums.entry(account).or_default();
+            *slot = slot.wrapping_add(n);
+        }
+        for (property, account, n) in pending.properties {
+            let slot = property_sums.entry(property).or_insert((account, 0));
+            slot.1 = slot.1.wrapping_add(n);
+        }
+    }
+    for (account, n) in &account_sums {
         let Some((id, stored)) = accounts.get(account.as_str())?.map(|g| g.value()) else {
             return Err(StoreError::Corrupt(format!(
-                "segment {seg} counts calls of account {account:?}, which has no id"
+                "pending calls of account {account:?}, which has no id"
             )));
         };
         accounts.insert(account.as_str(), (id, stored.wrapping_add(*n)))?;
     }
-    for (property, account, n) in &pending.properties {
+    for (property, (account, n)) in &property_sums {
         let stored = properties
             .get(property.as_str())?
             .map(|g| (g.value().0.to_string(), g.value().1));
         // The entry stays while calls are pending, so it is there; it names the account of
-        // the property's latest calls, which may be later than this segment's.
+        // the property's latest calls, which may be later than these segments'.
         let (bound, stored) = stored.unwrap_or_else(|| (account.clone(), 0));
         properties.insert(property.as_str(), (bound.as_str(), stored.wrapping_add(*n)))?;
     }

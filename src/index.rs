@@ -872,7 +872,7 @@ fn xor_posting(
 /// Removes a segment and everything it holds (its calls are already elsewhere or deleted),
 /// adding its pending counts to the stored ones.
 fn drop_segment(t: &mut WriteTables<'_>, seg: u32) -> Result<(), StoreError> {
-    counts::fold(&mut t.counts, &mut t.accounts, &mut t.properties, seg)?;
+    counts::fold(&mut t.counts, &mut t.accounts, &mut t.properties, &[seg])?;
     t.calls
         .retain_in((seg, 0u32)..=(seg, u32::MAX), |_, _| false)?;
     t.dates
@@ -1427,6 +1427,7 @@ fn merge(
         })?;
         t.filters.insert(new_seg, filter.to_bytes().as_slice())?;
     }
+    counts::fold(&mut t.counts, &mut t.accounts, &mut t.properties, segs)?;
     for &seg in segs {
         drop_segment(t, seg)?;
     }

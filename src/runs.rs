@@ -300,9 +300,32 @@ impl Cursor {
         if self.done {
             return Ok(None);
         }
-        let block = Block::parse(&self.bytes, WHAT)?;
-        entry(&block, self.pos).map(Some)
+        self.peek().map(Some)
     }
+
+    /// The current entry of a cursor that [`Cursor::current`] left on one (not done).
+    fn peek(&self) -> Result<(&[u8], u32), StoreError> {
+        let block = Block::parse(&self.bytes, WHAT)?;
+        entry(&block, self.pos)
+    }
+}
+
+/// Puts cursor `i` (on an entry) into `order`, which holds cursors by descending (current key,
+/// index): the next entry of the merge is the last's.
+fn place(order: &mut Vec<usize>, cursors: &[Cursor], i: usize) -> Result<(), StoreError> {
+    let (key, _) = cursors[i].peek()?;
+    let (mut lo, mut hi) = (0, order.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let (other, _) = cursors[order[mid]].peek()?;
+        if (other, order[mid]) > (key, i) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    order.insert(lo, i);
+    Ok(())
 }
 
 /// Writes the run of segment `out` from the runs of merged segments: each input is
@@ -329,27 +352,26 @@ pub(crate) fn merge(
         .collect();
     let mut writer = RunWriter::new(out);
     let mut key = Vec::new();
-    loop {
-        let mut best: Option<(usize, u32)> = None;
-        key.clear();
-        for (i, cursor) in cursors.iter_mut().enumerate() {
-            let Some((k, row)) = cursor.current(table)? else {
-                continue;
-            };
-            if best.is_none() || k < key.as_slice() {
-                key.clear();
-                key.extend_from_slice(k);
-                best = Some((i, row));
-            }
+    // Cursors on an entry, by descending key: a binary search places a cursor that moved,
+    // rather than comparing every input's key for every entry.
+    let mut order = Vec::with_capacity(cursors.len());
+    for i in 0..cursors.len() {
+        if cursors[i].current(table)?.is_some() {
+            place(&mut order, &cursors, i)?;
         }
-        let Some((i, row)) = best else {
-            break;
-        };
+    }
+    while let Some(i) = order.pop() {
+        let (k, row) = cursors[i].peek()?;
+        key.clear();
+        key.extend_from_slice(k);
         cursors[i].pos += 1;
         let moved = inputs[i].1.get(row as usize).copied().unwrap_or(gone);
         if moved != gone {
             on_key(&key)?;
             writer.push(table, &key, moved)?;
+        }
+        if cursors[i].current(table)?.is_some() {
+            place(&mut order, &cursors, i)?;
         }
     }
     writer.finish(table)
