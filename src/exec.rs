@@ -215,6 +215,8 @@ pub(crate) struct ReadTables<'c> {
     /// The last block of records read in each segment: a page's neighbouring rows share blocks,
     /// and a merge reads several segments in turn.
     blocks: RefCell<Vec<CachedBlock>>,
+    /// The small segment index asked for last.
+    last_small: RefCell<Option<(u32, Arc<SmallIndex>)>>,
 
     cache: &'c PostingCache,
 }
@@ -232,6 +234,7 @@ impl<'c> ReadTables<'c> {
             postings: txn.open_table(POSTINGS)?,
             dates: txn.open_table(DATES)?,
             blocks: RefCell::default(),
+            last_small: RefCell::default(),
             cache,
         })
     }
@@ -309,15 +312,26 @@ impl<'c> ReadTables<'c> {
     /// The derived indexes of small segment `seg` of `rows` rows, from the cache or built from
     /// its records and cached.
     fn small(&self, seg: u32, rows: u32) -> Result<Arc<SmallIndex>, StoreError> {
-        if let Some(hit) = self.cache.lock().small.get(&seg) {
-            return Ok(Arc::clone(hit));
+        // A query asks for the same segment's several times in a row: bounds, then postings.
+        if let Some((last, index)) = &*self.last_small.borrow() {
+            if *last == seg {
+                return Ok(Arc::clone(index));
+            }
         }
-        let built = Arc::new(SmallIndex::build(&self.calls, &self.accounts, seg, rows)?);
-        let mut inner = self.cache.lock();
-        if inner.admit(built.size(), self.cache.budget) {
-            inner.small.insert(seg, Arc::clone(&built));
-        }
-        Ok(built)
+        let cached = self.cache.lock().small.get(&seg).cloned();
+        let index = match cached {
+            Some(hit) => hit,
+            None => {
+                let built = Arc::new(SmallIndex::build(&self.calls, &self.accounts, seg, rows)?);
+                let mut inner = self.cache.lock();
+                if inner.admit(built.size(), self.cache.budget) {
+                    inner.small.insert(seg, Arc::clone(&built));
+                }
+                built
+            }
+        };
+        *self.last_small.borrow_mut() = Some((seg, Arc::clone(&index)));
+        Ok(index)
     }
 
     /// The postings of `term` as dense rows over the account's rows `rows` of segment `seg`

@@ -43,6 +43,8 @@ pub(crate) struct SmallIndex {
     postings: HashMap<u8, HashMap<Box<str>, Arc<RoaringBitmap>>>,
     /// Each row's (account id, `Date_Start`), in row order (which is their order).
     keys: Vec<(u32, u32)>,
+    /// Account id → its first row and the row after its last.
+    accounts: HashMap<u32, (u32, u32)>,
 }
 
 impl SmallIndex {
@@ -61,6 +63,7 @@ impl SmallIndex {
         let mut index = SmallIndex {
             postings: HashMap::new(),
             keys: Vec::with_capacity(rows as usize),
+            accounts: HashMap::new(),
         };
         let mut ids: HashMap<String, u32> = HashMap::new();
         for entry in calls.range((seg, 0u32)..=(seg, u32::MAX))? {
@@ -107,6 +110,7 @@ impl SmallIndex {
     fn add(&mut self, account: u32, call: &CallRef<'_>) {
         let row = self.keys.len() as u32;
         self.keys.push((account, call.date_start));
+        self.accounts.entry(account).or_insert((row, row)).1 = row + 1;
         for_each_derived(call, |kind, value| {
             let values = self.postings.entry(kind as u8).or_default();
             match values.get_mut(value) {
@@ -143,8 +147,20 @@ impl SmallIndex {
     /// the row count when there is none; `date` past `u32::MAX` means after every date of the
     /// account.
     pub(crate) fn lower_bound(&self, account: u32, date: u64) -> u32 {
-        self.keys
-            .partition_point(|&(a, d)| (a, u64::from(d)) < (account, date)) as u32
+        let Some(&(first, end)) = self.accounts.get(&account) else {
+            return self
+                .keys
+                .partition_point(|&(a, d)| (a, u64::from(d)) < (account, date))
+                as u32;
+        };
+        if date == 0 {
+            return first;
+        }
+        if date > u64::from(u32::MAX) {
+            return end;
+        }
+        let rows = self.keys.get(first as usize..end as usize).unwrap_or(&[]);
+        first + rows.partition_point(|&(_, d)| u64::from(d) < date) as u32
     }
 
     /// About how many bytes the index holds, for the cache's budget.
@@ -153,7 +169,7 @@ impl SmallIndex {
             .postings()
             .map(|(_, value, bits)| value.len() + bits.serialized_size() + 64)
             .sum();
-        postings + self.keys.len() * 8 + 64
+        postings + self.keys.len() * 8 + self.accounts.len() * 16 + 64
     }
 }
 
@@ -163,10 +179,19 @@ mod tests {
 
     #[test]
     fn lower_bound_orders_by_account_then_date() {
-        let index = SmallIndex {
-            postings: HashMap::new(),
-            keys: vec![(1, 10), (1, 10), (1, 20), (3, 5)],
-        };
+        let mut index = SmallIndex::default();
+        for (account, date) in [(1, 10), (1, 10), (1, 20), (3, 5)] {
+            let mut call = crate::Call::new(
+                "AC",
+                "PR",
+                "CA",
+                date,
+                "+15550100",
+                crate::Disposition::Answered,
+            );
+            call.date_start = date;
+            index.add(account, &call.view());
+        }
         assert_eq!(index.lower_bound(0, 0), 0);
         assert_eq!(index.lower_bound(1, 0), 0);
         assert_eq!(index.lower_bound(1, 11), 2);
