@@ -17,7 +17,8 @@
 //! is free, whether or not its entry is still there (an entry is kept while calls of it are
 //! pending); the entry names the account of the property's latest calls.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use redb::{ReadableTable, Table};
 use serde::{Deserialize, Serialize};
@@ -58,17 +59,32 @@ impl Pending {
         let mut sum = Pending::default();
         for entry in counts.iter()? {
             let (_, value) = entry?;
-            let one = codec::decode_counts(value.value())?;
-            for (account, n) in one.accounts {
-                let slot = sum.accounts.entry(account).or_default();
-                *slot = slot.wrapping_add(n);
-            }
-            for (property, _, n) in one.properties {
-                let slot = sum.properties.entry(property).or_default();
-                *slot = slot.wrapping_add(n);
-            }
+            sum.add(&codec::decode_counts(value.value())?, false);
         }
         Ok(sum)
+    }
+
+    /// Adds one segment's pending counts to the sums, or takes them off (`remove`).
+    fn add(&mut self, one: &PendingCounts, remove: bool) {
+        fn change(map: &mut HashMap<String, u64>, key: &str, n: u64, remove: bool) {
+            let sum = map.get(key).copied().unwrap_or(0);
+            let sum = if remove {
+                sum.wrapping_sub(n)
+            } else {
+                sum.wrapping_add(n)
+            };
+            if sum == 0 {
+                map.remove(key);
+            } else {
+                map.insert(key.to_string(), sum);
+            }
+        }
+        for (account, n) in &one.accounts {
+            change(&mut self.accounts, account, *n, remove);
+        }
+        for (property, _, n) in &one.properties {
+            change(&mut self.properties, property, *n, remove);
+        }
     }
 
     /// The calls of `account` pending.
@@ -79,6 +95,78 @@ impl Pending {
     /// The calls of `property` pending.
     pub(crate) fn property(&self, property: &str) -> u64 {
         self.properties.get(property).copied().unwrap_or(0)
+    }
+}
+
+/// The summed pending counts of the committed state the last write started from, kept between
+/// writes: a write reads the `counts` table's keys and decodes only the entries added since
+/// (about one per write), instead of decoding and summing every entry.
+///
+/// It is brought up to date at the start of a write transaction, before the transaction
+/// writes anything, so it always holds a committed state (a write that then fails changes
+/// nothing here).
+#[derive(Default)]
+pub(crate) struct PendingCache {
+    inner: Mutex<CachedPending>,
+}
+
+/// What [`PendingCache`] holds: each pending segment's counts, and their sums.
+#[derive(Default)]
+pub(crate) struct CachedPending {
+    segments: BTreeMap<u32, PendingCounts>,
+    sum: Pending,
+}
+
+impl CachedPending {
+    /// The summed pending counts.
+    pub(crate) fn sum(&self) -> &Pending {
+        &self.sum
+    }
+}
+
+impl PendingCache {
+    /// The sums of the pending counts in `counts`, the table as a write transaction found it
+    /// (committed). Held locked while the write uses them.
+    pub(crate) fn read<T>(&self, counts: &T) -> Result<MutexGuard<'_, CachedPending>, StoreError>
+    where
+        T: ReadableTable<u32, &'static [u8]>,
+    {
+        let mut cached = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Err(e) = Self::refresh(&mut cached, counts) {
+            *cached = CachedPending::default();
+            return Err(e);
+        }
+        Ok(cached)
+    }
+
+    fn refresh<T>(cached: &mut CachedPending, counts: &T) -> Result<(), StoreError>
+    where
+        T: ReadableTable<u32, &'static [u8]>,
+    {
+        let mut stored = Vec::new();
+        for entry in counts.iter()? {
+            let (key, value) = entry?;
+            let seg = key.value();
+            stored.push(seg);
+            if !cached.segments.contains_key(&seg) {
+                let one = codec::decode_counts(value.value())?;
+                cached.sum.add(&one, false);
+                cached.segments.insert(seg, one);
+            }
+        }
+        // Folded since: no longer pending (`stored` is in key order).
+        let gone: Vec<u32> = cached
+            .segments
+            .keys()
+            .copied()
+            .filter(|seg| stored.binary_search(seg).is_err())
+            .collect();
+        for seg in gone {
+            if let Some(one) = cached.segments.remove(&seg) {
+                cached.sum.add(&one, true);
+            }
+        }
+        Ok(())
     }
 }
 

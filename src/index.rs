@@ -12,12 +12,12 @@ use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
-use crate::counts::{self, Pending, PendingCounts};
+use crate::counts::{self, Pending, PendingCache, PendingCounts};
 use crate::error::StoreError;
 use crate::filter::{self, Bloom, FilterCache, SegmentFilter};
 use crate::model::{Call, INDEXED_PROMPT_DEPTH, caller_identity, prompt_prefixes};
 use crate::runs::{self, RunBuilder, RunKey};
-use crate::small::{self, SmallIndex};
+use crate::small;
 use crate::store::{
     ACCOUNTS, CALLS, COUNTS, CounterCells, DATES, FILTERS, GROUPS, META, POSTINGS, PROPERTIES,
     SEGMENTS, SIDS,
@@ -489,6 +489,14 @@ impl MergePolicy {
     }
 }
 
+/// What writes keep between transactions: decoded values of the committed state that a write
+/// would otherwise read again.
+#[derive(Default)]
+pub(crate) struct WriteCaches {
+    pub filters: FilterCache,
+    pub pending: PendingCache,
+}
+
 /// A write: calls to insert or replace (normalized and deduplicated) and CallSids to delete.
 pub(crate) struct Batch<'a> {
     pub upserts: Vec<Call>,
@@ -509,10 +517,10 @@ pub(crate) fn apply(
     batch: Batch<'_>,
     policy: MergePolicy,
     counters: &CounterCells,
-    filters: &FilterCache,
+    caches: &WriteCaches,
 ) -> Result<Applied, StoreError> {
     let upsert_sids: HashSet<&str> = batch.upserts.iter().map(|c| c.call_sid.as_str()).collect();
-    let stored = Stored::read(t, filters)?;
+    let stored = Stored::read(t, &caches.filters)?;
     // 1. The stored versions that this batch removes.
     let mut removed: Vec<(Loc, Call)> = Vec::new();
     let mut seen: HashSet<&str> = HashSet::new();
@@ -537,8 +545,9 @@ pub(crate) fn apply(
         }
     }
     // 2. A property belongs to one account while it has calls.
-    let pending = Pending::read(&t.counts)?;
-    let stored_properties = check_bindings(t, &pending, &batch.upserts, &removed)?;
+    let pending = caches.pending.read(&t.counts)?;
+    let pending = pending.sum();
+    let stored_properties = check_bindings(t, pending, &batch.upserts, &removed)?;
     // 3. Every caller group the batch touches, with the earliest call the batch adds to it.
     let removed_locs: HashSet<Loc> = removed.iter().map(|(loc, _)| *loc).collect();
     let mut touched: Vec<(GroupKey, Option<(u32, &str)>)> = Vec::new();
@@ -565,7 +574,7 @@ pub(crate) fn apply(
     for call in &batch.upserts {
         counts.add(call, true);
     }
-    let (account_ids, added) = counts.apply(t, &stored_properties, &pending)?;
+    let (account_ids, added) = counts.apply(t, &stored_properties, pending)?;
     let mut rows: Vec<(u32, &Call)> = Vec::with_capacity(batch.upserts.len());
     for call in &batch.upserts {
         let account = account_ids.get(&call.account_sid).copied().ok_or_else(|| {
@@ -1050,25 +1059,16 @@ impl SegmentBuilder {
 
     /// Adds the postings of a merge input, renumbered into this segment's rows; the Unique
     /// flags go in as they are now (base XOR flip), tombstones and flips are left behind. A
-    /// small segment takes only the Unique flags; a small input's derived postings are built
-    /// from its records.
+    /// small segment takes only the Unique flags.
     fn carry_postings(
         &mut self,
         t: &WriteTables<'_>,
         input: &MergeInput,
     ) -> Result<(), StoreError> {
         let seg = input.seg;
-        if self.header.small {
-            // Nothing derived is stored.
-        } else if input.small {
-            let index = SmallIndex::build(&t.calls, &t.accounts, seg, input.rows)?;
-            for (kind, value, bits) in index.postings() {
-                let kind = Posting::from_u8(kind).ok_or_else(|| {
-                    StoreError::Corrupt(format!("a posting of unknown kind {kind}"))
-                })?;
-                self.add_posting(kind, value, renumber(bits, &input.moved_to)?);
-            }
-        } else {
+        // A small segment stores nothing derived, and a small input's rows were posted as
+        // they were copied (see `merge`).
+        if !self.header.small && !input.small {
             for entry in t.postings.range((seg, 0u8, "")..)? {
                 let (key, value) = entry?;
                 let (s, kind, name) = key.value();
@@ -1400,6 +1400,12 @@ fn merge(
         let new_row = builder.push_encoded(t, &row, counters)?;
         if let Some(slot) = input.moved_to.get_mut(row.row as usize) {
             *slot = new_row;
+        }
+        if !builder.header.small && input.small {
+            // A small input stores no derived postings: they are built from its records.
+            let call = codec::decode_ref(&row.record)?;
+            let postings = &mut builder.postings;
+            for_each_derived(&call, |kind, value| post(postings, kind, value, new_row));
         }
     }
     if builder.header.rows > 0 {

@@ -35,7 +35,7 @@
 //!   [`Store::delete`]); readers see consistent snapshots.
 //! - One redb file holding the calls in segments with roaring-bitmap indexes, so that a page
 //!   costs a few bitmap operations and the reads of its own records.
-//! - A naive [`reference`] model of the same semantics, used by the tests.
+//! - A naive [`reference`](mod@reference) model of the same semantics, used by the tests.
 //!
 //! # What it is not
 //!

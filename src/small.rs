@@ -8,9 +8,10 @@
 //! microseconds of work to rebuild from a few hundred records. A small segment stores only its
 //! records, its runs and filters, its header, and the postings that cannot be rebuilt from its
 //! records: the Unique flags as of when it was written, its tombstones and flips. Everything
-//! else ([`Derived`] postings, the rows of each account and date) is a [`SmallIndex`]: built
-//! by a query from the records and cached (a segment never changes and its id is never used
-//! again), and built by the merge that turns small segments into a large one.
+//! else (the postings of [`is_derived`] kinds, the rows of each account and date) is a
+//! [`SmallIndex`], built by a query from the records and cached (a segment never changes and
+//! its id is never used again); the merge that copies small segments into a large one posts
+//! each record as it copies it.
 
 use std::collections::HashMap;
 use std::sync::Arc;

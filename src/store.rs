@@ -14,8 +14,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use crate::counts::Pending;
 use crate::error::{ApiError, ErrorCode, Result, StoreError};
 use crate::exec::{self, PostingCache, ReadTables};
-use crate::filter::FilterCache;
-use crate::index::{self, Batch, MergePolicy, WriteTables};
+use crate::index::{self, Batch, MergePolicy, WriteCaches, WriteTables};
 use crate::json::Response;
 use crate::model::Call;
 use crate::page::Page;
@@ -74,7 +73,7 @@ pub struct Store {
     /// Decoded postings shared by queries.
     postings: PostingCache,
     /// Decoded segment filters shared by writes and gets.
-    filters: FilterCache,
+    caches: WriteCaches,
 }
 
 /// What a write did.
@@ -192,7 +191,7 @@ impl Store {
                 small_rows: DEFAULT_SMALL_SEGMENT_ROWS,
             },
             postings: PostingCache::new(exec::POSTING_CACHE_BYTES),
-            filters: FilterCache::default(),
+            caches: WriteCaches::default(),
         }
     }
 
@@ -367,13 +366,7 @@ impl Store {
         let txn = self.db.begin_write()?;
         let applied = {
             let mut tables = WriteTables::open(&txn)?;
-            index::apply(
-                &mut tables,
-                batch,
-                self.merge,
-                &self.counters,
-                &self.filters,
-            )?
+            index::apply(&mut tables, batch, self.merge, &self.counters, &self.caches)?
         };
         txn.commit()?;
         Ok(applied)
@@ -421,9 +414,11 @@ impl Store {
                 };
                 index::read_filter(filters, seg)
             };
-            ids =
-                self.filters
-                    .sids_may_hold(&ids, crate::filter::hash(call_sid.as_bytes()), read)?;
+            ids = self.caches.filters.sids_may_hold(
+                &ids,
+                crate::filter::hash(call_sid.as_bytes()),
+                read,
+            )?;
         }
         // The postings table is opened only for a segment that has lost rows.
         let mut postings = None;

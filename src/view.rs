@@ -26,7 +26,7 @@ pub struct CallRef<'a> {
     pub property_sid: &'a str,
     /// `Date_Start`: when the call started, in unix seconds.
     pub date_start: u32,
-    /// `From`: the caller number, normalized; [`ANONYMOUS`] when unknown.
+    /// `From`: the caller number, normalized; [`ANONYMOUS`](crate::ANONYMOUS) when unknown.
     pub from: &'a str,
     /// `From_CountryCode`.
     pub from_country_code: Option<&'a str>,
