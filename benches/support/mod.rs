@@ -29,8 +29,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use callstore::generate::{GenerateOptions, Generator, call_to_ingest_json, write_jsonl};
 use callstore::{
-    Call, Disposition, FORMAT_VERSION, Field, FieldValue, Query, Request, Response, Scope, Store,
-    TrafficType, UniqueFilter, caller_identity, parse_request,
+    Call, Disposition, Field, FieldValue, OLDEST_FORMAT_VERSION, Query, Request, Response, Scope,
+    Store, TrafficType, UniqueFilter, caller_identity, parse_request,
 };
 use rusqlite::types::{Type, Value, ValueRef};
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
@@ -647,8 +647,10 @@ pub struct Dataset {
     pub picks: Picks,
 }
 
-/// What a data set depends on: the store's format version and the generator's output (a hash
-/// of its first 1,000 records for this size).
+/// What a data set depends on: the oldest store format version this build opens (a store
+/// built by any format from it on is a valid store of this build, which marks it as its own
+/// version when it opens it) and the generator's output (a hash of its first 1,000 records for
+/// this size).
 pub fn fingerprint(calls: u64) -> String {
     let mut hash = 0u64;
     for call in Generator::new(&options(calls)).take(1_000) {
@@ -656,7 +658,7 @@ pub fn fingerprint(calls: u64) -> String {
             hash = mix64(hash ^ u64::from(b));
         }
     }
-    format!("format {FORMAT_VERSION}, generator {hash:016x}")
+    format!("format {OLDEST_FORMAT_VERSION}, generator {hash:016x}")
 }
 
 /// Writes the callstore file of a data set at `path`: `calls` generated calls through
