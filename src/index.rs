@@ -905,7 +905,10 @@ fn post(postings: &mut BuilderPostings, kind: Posting, value: &str, row: u32) {
     let values = postings.entry(kind).or_default();
     match values.get_mut(value) {
         Some(bits) => {
-            bits.insert(row);
+            // Rows come in order: appending is the common case.
+            if bits.try_push(row).is_err() {
+                bits.insert(row);
+            }
         }
         None => {
             let mut bits = RoaringBitmap::new();

@@ -167,6 +167,13 @@ fn check_queries(store: &Store, model: &Reference, v: &Vocabulary, cases: u32) {
 
 #[test]
 fn a_large_account_answers_as_the_model() {
+    // Every index stored, and (the default) the segments' indexes built from their records.
+    for small_rows in [0, callstore::DEFAULT_SMALL_SEGMENT_ROWS] {
+        large_account(small_rows);
+    }
+}
+
+fn large_account(small_rows: usize) {
     let options = GenerateOptions {
         calls: 20_000,
         seed: 11,
@@ -174,7 +181,8 @@ fn a_large_account_answers_as_the_model() {
     };
     let calls: Vec<Call> = Generator::new(&options).collect();
     let v = vocabulary(&calls);
-    let store = Store::in_memory().expect("store");
+    let mut store = Store::in_memory().expect("store");
+    store.set_small_segment_rows(small_rows);
     let mut model = Reference::new();
     let (bulk, late) = calls.split_at(18_000);
     for batch in bulk.chunks(6_000) {
