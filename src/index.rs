@@ -1316,7 +1316,7 @@ impl MergeInput {
                     let (account_sid, call_sid, date) = codec::call_head(record)?;
                     self.buffer.push_back(MergeRow {
                         row,
-                        account: accounts.get(t, account_sid)?,
+                        account: accounts.get(&t.accounts, account_sid)?,
                         date,
                         sid: call_sid.to_string(),
                         record: record.to_vec(),
@@ -1346,15 +1346,18 @@ fn merge_key(input: &MergeInput) -> Option<(u32, u32, &str)> {
 
 /// Account ids by AccountSid, read from `accounts` once each.
 #[derive(Default)]
-struct AccountIds(HashMap<String, u32>);
+pub(crate) struct AccountIds(HashMap<String, u32>);
 
 impl AccountIds {
-    fn get(&mut self, t: &WriteTables<'_>, account_sid: &str) -> Result<u32, StoreError> {
+    /// The id of `account_sid`, read from `accounts` the first time.
+    pub(crate) fn get<A>(&mut self, accounts: &A, account_sid: &str) -> Result<u32, StoreError>
+    where
+        A: ReadableTable<&'static str, (u32, u64)>,
+    {
         if let Some(&id) = self.0.get(account_sid) {
             return Ok(id);
         }
-        let id = t
-            .accounts
+        let id = accounts
             .get(account_sid)?
             .map(|g| g.value().0)
             .ok_or_else(|| StoreError::Corrupt(format!("account {account_sid:?} has no id")))?;

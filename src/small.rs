@@ -21,7 +21,7 @@ use roaring::RoaringBitmap;
 
 use crate::codec;
 use crate::error::StoreError;
-use crate::index::{Posting, for_each_derived};
+use crate::index::{AccountIds, Posting, for_each_derived};
 use crate::view::CallRef;
 
 /// Whether postings of `kind` are rebuilt from the records of a small segment rather than
@@ -118,7 +118,7 @@ impl SmallIndex {
     {
         let mut index = SmallBuilder::default();
         index.keys.reserve(rows as usize);
-        let mut ids: HashMap<String, u32> = HashMap::new();
+        let mut ids = AccountIds::default();
         for entry in calls.range((seg, 0u32)..=(seg, u32::MAX))? {
             let (key, value) = entry?;
             let first = key.value().1;
@@ -131,22 +131,7 @@ impl SmallIndex {
             let block = codec::Block::parse(value.value(), "a block of call records")?;
             for i in 0..block.len() {
                 let call = codec::decode_ref(block.record(i, "a call record")?)?;
-                let account = match ids.get(call.account_sid) {
-                    Some(&id) => id,
-                    None => {
-                        let id = accounts
-                            .get(call.account_sid)?
-                            .map(|g| g.value().0)
-                            .ok_or_else(|| {
-                                StoreError::Corrupt(format!(
-                                    "account {:?} has no id",
-                                    call.account_sid
-                                ))
-                            })?;
-                        ids.insert(call.account_sid.to_string(), id);
-                        id
-                    }
-                };
+                let account = ids.get(accounts, call.account_sid)?;
                 index.add(account, &call);
             }
         }
@@ -165,15 +150,6 @@ impl SmallIndex {
             .get(kind as usize)
             .and_then(|values| values.get(value))
             .cloned()
-    }
-
-    /// Every derived posting, by kind and value.
-    pub(crate) fn postings(&self) -> impl Iterator<Item = (u8, &str, &RoaringBitmap)> {
-        self.postings.iter().enumerate().flat_map(|(kind, values)| {
-            values
-                .iter()
-                .map(move |(value, bits)| (kind as u8, &**value, &**bits))
-        })
     }
 
     /// The first row at or after (`account`, `date`), as [`crate::index::row_lower_bound`]:
@@ -199,8 +175,10 @@ impl SmallIndex {
     /// About how many bytes the index holds, for the cache's budget.
     pub(crate) fn size(&self) -> usize {
         let postings: usize = self
-            .postings()
-            .map(|(_, value, bits)| value.len() + bits.serialized_size() + 64)
+            .postings
+            .iter()
+            .flat_map(HashMap::iter)
+            .map(|(value, bits)| value.len() + bits.serialized_size() + 64)
             .sum();
         postings + self.keys.len() * 8 + self.accounts.len() * 16 + 64
     }
