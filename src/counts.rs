@@ -17,7 +17,9 @@
 //! is free, whether or not its entry is still there (an entry is kept while calls of it are
 //! pending); the entry names the account of the property's latest calls.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashMapExt};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use redb::{ReadableTable, Table};

@@ -2,7 +2,9 @@
 //! ranges and postings; across segments, a merge in result order that skips by counting.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use redb::{AccessGuard, Range, ReadOnlyTable, ReadTransaction};

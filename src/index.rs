@@ -4,7 +4,9 @@
 //! that the rows of one account are a contiguous range and iterate in result order. Each write
 //! adds one segment; a tiered merge policy keeps the segment count logarithmic.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Arc;
 
 use redb::{AccessGuard, ReadableTable, Table, WriteTransaction};

@@ -13,7 +13,7 @@
 //! its id is never used again); the merge that copies small segments into a large one posts
 //! each record as it copies it.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use redb::ReadableTable;
@@ -67,7 +67,7 @@ impl SmallBuilder {
         for_each_derived(call, |kind, value| {
             let kind = kind as usize;
             if self.rows.len() <= kind {
-                self.rows.resize_with(kind + 1, HashMap::new);
+                self.rows.resize_with(kind + 1, HashMap::default);
             }
             let values = &mut self.rows[kind];
             match values.get_mut(value) {

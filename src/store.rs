@@ -2,7 +2,7 @@
 //!
 //! Every table is declared here, once. See ARCHITECTURE.md for the storage shape.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
