@@ -18,7 +18,7 @@ use crate::counts::{self, Pending, PendingCache, PendingCounts};
 use crate::error::StoreError;
 use crate::filter::{self, Bloom, FilterCache, SegmentFilter};
 use crate::model::{Call, INDEXED_PROMPT_DEPTH, caller_identity, prompt_prefixes};
-use crate::runs::{self, RunBuilder, RunKey};
+use crate::runs::{self, EncodedRun, RunBuilder, RunKey};
 use crate::small;
 use crate::store::{
     ACCOUNTS, CALLS, COUNTS, CounterCells, DATES, FILTERS, GROUPS, META, POSTINGS, PROPERTIES,
@@ -521,25 +521,27 @@ pub(crate) fn apply(
     counters: &CounterCells,
     caches: &WriteCaches,
 ) -> Result<Applied, StoreError> {
-    let upsert_sids: HashSet<&str> = batch.upserts.iter().map(|c| c.call_sid.as_str()).collect();
     let stored = Stored::read(t, &caches.filters)?;
-    // 1. The stored versions that this batch removes.
+    // 1. The stored versions that this batch removes. Upserts come deduplicated; a CallSid
+    //    deleted more than once, or also upserted, counts once (as replaced when upserted).
     let mut removed: Vec<(Loc, Call)> = Vec::new();
     let mut seen: HashSet<&str> = HashSet::new();
+    let dedupe = !batch.deletes.is_empty();
     let mut deleted = 0;
     let mut replaced = 0;
-    for sid in batch
+    for (i, sid) in batch
         .upserts
         .iter()
         .map(|c| c.call_sid.as_str())
         .chain(batch.deletes.iter().map(String::as_str))
+        .enumerate()
     {
-        if !seen.insert(sid) {
+        if dedupe && !seen.insert(sid) {
             continue;
         }
         if let Some(loc) = stored.locate(t, sid)? {
             removed.push((loc, read_call(&t.calls, loc, counters)?));
-            if upsert_sids.contains(sid) {
+            if i < batch.upserts.len() {
                 replaced += 1;
             } else {
                 deleted += 1;
@@ -550,23 +552,7 @@ pub(crate) fn apply(
     let pending = caches.pending.read(&t.counts)?;
     let pending = pending.sum();
     let stored_properties = check_bindings(t, pending, &batch.upserts, &removed)?;
-    // 3. Every caller group the batch touches, with the earliest call the batch adds to it.
-    let removed_locs: HashSet<Loc> = removed.iter().map(|(loc, _)| *loc).collect();
-    let mut touched: Vec<(GroupKey, Option<(u32, &str)>)> = Vec::new();
-    for (_, call) in &removed {
-        for group in groups_of(call).into_iter().flatten() {
-            touched.push((group, None));
-        }
-    }
-    for call in &batch.upserts {
-        for group in groups_of(call).into_iter().flatten() {
-            touched.push((group, Some((call.date_start, call.call_sid.as_str()))));
-        }
-    }
-    // Each group once, with its earliest new call (a group's `Some`s sort before its `None`s).
-    touched.sort_unstable_by(|a, b| (&a.0, a.1.is_none(), a.1).cmp(&(&b.0, b.1.is_none(), b.1)));
-    touched.dedup_by(|later, first| later.0 == first.0);
-    // 4. Remove the old versions; register the new calls.
+    // 3. Remove the old versions; register the new calls.
     let mut tombstones: BTreeMap<u32, RoaringBitmap> = BTreeMap::new();
     let mut counts = CountDeltas::default();
     for (loc, call) in &removed {
@@ -584,85 +570,67 @@ pub(crate) fn apply(
         })?;
         rows.push((account, call));
     }
-    // 5. The first call of each touched group before and after the batch, and the flags that
-    //    flip. CallSid → (first of its caller in its account, in its property), after the batch.
-    let mut firsts: HashMap<&str, (bool, bool)> = HashMap::new();
-    let mut flips: BTreeMap<(u32, Posting), RoaringBitmap> = BTreeMap::new();
-    let no_locs = HashSet::new();
-    for (group, earliest_new) in &touched {
-        let before = stored.first_of_group(t, group, &no_locs)?;
-        // The first stored call after the batch: the same one, unless the batch removes it.
-        let stored_after = match &before {
-            Some(first) if removed_locs.contains(&first.loc) => {
-                stored.first_of_group(t, group, &removed_locs)?
-            }
-            _ => before.clone(),
-        };
-        // The batch's earliest call takes first place when it comes before the stored one.
-        let new_first = earliest_new.filter(|new| {
-            stored_after
-                .as_ref()
-                .is_none_or(|s| *new < (s.date, s.sid.as_str()))
-        });
-        if let Some((_, sid)) = new_first {
-            let flags = firsts.entry(sid).or_default();
-            if group.first() == Some(&SCOPE_ACCOUNT) {
-                flags.0 = true;
-            } else {
-                flags.1 = true;
-            }
-        }
-        let after_sid = match new_first {
-            Some((_, sid)) => Some(sid),
-            None => stored_after.as_ref().map(|s| s.sid.as_str()),
-        };
-        let before_sid = before.as_ref().map(|b| b.sid.as_str());
-        if before_sid == after_sid {
-            continue;
-        }
-        let flip = if group.first() == Some(&SCOPE_ACCOUNT) {
-            Posting::UniqueAccountFlip
-        } else {
-            Posting::UniquePropertyFlip
-        };
-        // A stored call that stays where it is (neither replaced nor deleted) flips in place:
-        // the one that was first, and the one that becomes first.
-        let after_stored = stored_after.as_ref().filter(|_| new_first.is_none());
-        for first in [before.as_ref(), after_stored].into_iter().flatten() {
-            if removed_locs.contains(&first.loc) {
-                continue;
-            }
-            let bits = flips.entry((first.loc.0, flip)).or_default();
-            if !bits.remove(first.loc.1) {
-                bits.insert(first.loc.1);
-            }
-        }
-    }
-    // 6. The new segment.
+    // 4. The new segment's rows in order (sorting positions, not the large calls). Its records,
+    //    runs and postings are built from the calls alone, on another thread for a large
+    //    batch, while this one writes its dates and reads the caller groups it touches.
+    let mut order: Vec<(u32, u32, usize)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (account, call))| (*account, call.date_start, i))
+        .collect();
+    order.sort_unstable_by(|a, b| {
+        (a.0, a.1)
+            .cmp(&(b.0, b.1))
+            .then_with(|| rows[a.2].1.call_sid.cmp(&rows[b.2].1.call_sid))
+    });
+    let order: Vec<usize> = order.into_iter().map(|(_, _, i)| i).collect();
     let written = rows.len();
-    if !rows.is_empty() {
-        // Sort positions, not the (large) calls themselves.
-        let mut order: Vec<(u32, u32, usize)> = rows
-            .iter()
-            .enumerate()
-            .map(|(i, (account, call))| (*account, call.date_start, i))
-            .collect();
-        order.sort_unstable_by(|a, b| {
-            (a.0, a.1)
-                .cmp(&(b.0, b.1))
-                .then_with(|| rows[a.2].1.call_sid.cmp(&rows[b.2].1.call_sid))
-        });
+    let mut builder = if rows.is_empty() {
+        None
+    } else {
         let seg = next_id(t, "next_segment")?;
-        let mut builder = SegmentBuilder::new(seg, rows.len(), policy);
-        for &(_, _, i) in &order {
-            let (account, call) = rows[i];
-            let (ua, up) = firsts
-                .get(call.call_sid.as_str())
-                .copied()
-                .unwrap_or_default();
-            builder.push(t, account, call, ua, up, counters)?;
+        Some(SegmentBuilder::new(seg, rows.len(), policy))
+    };
+    let small = builder.as_ref().is_some_and(|b| b.header.small);
+    let (parts, (firsts, flips)) = std::thread::scope(|scope| {
+        let side = (written >= PARALLEL_ROWS && parallel())
+            .then(|| scope.spawn(|| BatchParts::build(&rows, &order, small)));
+        if let Some(builder) = builder.as_mut() {
+            for &i in &order {
+                let (account, call) = rows[i];
+                builder.add_row(t, account, call.date_start)?;
+            }
+        }
+        let groups = caller_groups(t, &stored, &removed, &batch.upserts)?;
+        let parts = match side {
+            Some(side) => side
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
+            None => BatchParts::build(&rows, &order, small)?,
+        };
+        Ok::<_, StoreError>((parts, groups))
+    })?;
+    // 5. The new segment.
+    if let Some(mut builder) = builder {
+        let seg = builder.seg;
+        builder.postings = parts.postings;
+        for (row, &i) in order.iter().enumerate() {
+            let (unique_account, unique_property) = firsts[i];
+            if unique_account {
+                builder.post(Posting::UniqueAccount, "", row as u32);
+            }
+            if unique_property {
+                builder.post(Posting::UniqueProperty, "", row as u32);
+            }
+        }
+        counters.add_records_written(written as u64);
+        for block in parts.blocks {
+            builder.write_block(t, block)?;
         }
         builder.finish(t, counters)?;
+        t.filters.insert(seg, parts.filter.to_bytes().as_slice())?;
+        parts.sids.write(&mut t.sids, seg)?;
+        parts.groups.write(&mut t.groups, seg)?;
         if !added.is_empty() {
             t.counts
                 .insert(seg, codec::encode_counts(&added)?.as_slice())?;
@@ -690,6 +658,162 @@ pub(crate) fn apply(
         replaced,
         deleted,
     })
+}
+
+/// Batches of at least this many calls build their segment's records, runs and postings on a
+/// second thread (a thread costs tens of microseconds; a live feed's batches of 100 would lose).
+const PARALLEL_ROWS: usize = 4096;
+
+/// Whether a second thread can run at the same time.
+fn parallel() -> bool {
+    std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+}
+
+/// Stored calls whose Unique flags flip, by (segment, flip kind).
+type Flips = BTreeMap<(u32, Posting), RoaringBitmap>;
+
+/// Every caller group a batch touches (the groups of the calls it removes and of those it
+/// adds), with the first call of each before and after the batch. Returns the Unique flags of
+/// each upsert, by its index (first of its caller in its account, in its property), and the
+/// flags of stored calls that flip.
+fn caller_groups(
+    t: &WriteTables<'_>,
+    stored: &Stored,
+    removed: &[(Loc, Call)],
+    upserts: &[Call],
+) -> Result<(Vec<(bool, bool)>, Flips), StoreError> {
+    let removed_locs: HashSet<Loc> = removed.iter().map(|(loc, _)| *loc).collect();
+    // Each group with its earliest new call, as (Date_Start, CallSid, upsert index).
+    let mut touched: Vec<(GroupKey, Option<(u32, &str, usize)>)> = Vec::new();
+    for (_, call) in removed {
+        for group in groups_of(call).into_iter().flatten() {
+            touched.push((group, None));
+        }
+    }
+    for (i, call) in upserts.iter().enumerate() {
+        for group in groups_of(call).into_iter().flatten() {
+            touched.push((group, Some((call.date_start, call.call_sid.as_str(), i))));
+        }
+    }
+    // Each group once, with its earliest new call (a group's `Some`s sort before its `None`s).
+    touched.sort_unstable_by(|a, b| (&a.0, a.1.is_none(), a.1).cmp(&(&b.0, b.1.is_none(), b.1)));
+    touched.dedup_by(|later, first| later.0 == first.0);
+    let mut firsts = vec![(false, false); upserts.len()];
+    let mut flips = Flips::new();
+    let no_locs = HashSet::new();
+    for (group, earliest_new) in &touched {
+        let before = stored.first_of_group(t, group, &no_locs)?;
+        // The first stored call after the batch: the same one, unless the batch removes it.
+        let stored_after = match &before {
+            Some(first) if removed_locs.contains(&first.loc) => {
+                stored.first_of_group(t, group, &removed_locs)?
+            }
+            _ => before.clone(),
+        };
+        // The batch's earliest call takes first place when it comes before the stored one.
+        let new_first = earliest_new.filter(|&(date, sid, _)| {
+            stored_after
+                .as_ref()
+                .is_none_or(|s| (date, sid) < (s.date, s.sid.as_str()))
+        });
+        let account_scope = group.first() == Some(&SCOPE_ACCOUNT);
+        if let Some((_, _, i)) = new_first {
+            let flags = &mut firsts[i];
+            if account_scope {
+                flags.0 = true;
+            } else {
+                flags.1 = true;
+            }
+        }
+        let after_sid = match new_first {
+            Some((_, sid, _)) => Some(sid),
+            None => stored_after.as_ref().map(|s| s.sid.as_str()),
+        };
+        let before_sid = before.as_ref().map(|b| b.sid.as_str());
+        if before_sid == after_sid {
+            continue;
+        }
+        let flip = if account_scope {
+            Posting::UniqueAccountFlip
+        } else {
+            Posting::UniquePropertyFlip
+        };
+        // A stored call that stays where it is (neither replaced nor deleted) flips in place:
+        // the one that was first, and the one that becomes first.
+        let after_stored = stored_after.as_ref().filter(|_| new_first.is_none());
+        for first in [before.as_ref(), after_stored].into_iter().flatten() {
+            if removed_locs.contains(&first.loc) {
+                continue;
+            }
+            let bits = flips.entry((first.loc.0, flip)).or_default();
+            if !bits.remove(first.loc.1) {
+                bits.insert(first.loc.1);
+            }
+        }
+    }
+    Ok((firsts, flips))
+}
+
+/// What a batch's new segment stores that is built from its calls alone: the record blocks,
+/// the derived postings (none for a small segment), the runs and the filter.
+struct BatchParts {
+    blocks: Vec<(u32, Vec<u8>)>,
+    postings: BuilderPostings,
+    sids: EncodedRun,
+    groups: EncodedRun,
+    filter: SegmentFilter,
+}
+
+impl BatchParts {
+    /// Builds them for `rows` (account id, call) taken in `order`.
+    fn build(
+        rows: &[(u32, &Call)],
+        order: &[usize],
+        small: bool,
+    ) -> Result<BatchParts, StoreError> {
+        let mut block = codec::BlockWriter::default();
+        let mut blocks = Vec::new();
+        let mut postings = BuilderPostings::default();
+        let mut sids = RunBuilder::default();
+        let mut groups = RunBuilder::default();
+        for (row, &i) in order.iter().enumerate() {
+            let row = u32::try_from(row).map_err(|_| {
+                StoreError::Corrupt(format!("a batch of more than {} calls", u32::MAX))
+            })?;
+            let (_, call) = rows[i];
+            blocks.extend(block.push(call, BLOCK_BYTES)?);
+            sids.push(&[call.call_sid.as_bytes()], row)?;
+            let date = call.date_start.to_be_bytes();
+            for group in groups_of(call).into_iter().flatten() {
+                groups.push(&[&group, &date, call.call_sid.as_bytes()], row)?;
+            }
+            if !small {
+                for_each_derived(&call.view(), |kind, value| {
+                    post(&mut postings, kind, value, row)
+                });
+            }
+        }
+        blocks.extend(block.finish());
+        let mut filter = SegmentFilter {
+            sids: Bloom::with_keys(sids.len()),
+            groups: Bloom::with_keys(groups.len()),
+        };
+        sids.for_each_key(|key| {
+            filter.sids.insert(key);
+            Ok(())
+        })?;
+        groups.for_each_key(|key| {
+            filter.groups.insert(group_of(key)?);
+            Ok(())
+        })?;
+        Ok(BatchParts {
+            blocks,
+            postings,
+            sids: sids.encode()?,
+            groups: groups.encode()?,
+            filter,
+        })
+    }
 }
 
 /// A property's stored (AccountSid, call count not pending), if it is stored.
@@ -760,23 +884,23 @@ fn check_bindings<'a>(
 
 /// How a batch changes the call counts of accounts and properties: calls added, calls removed.
 #[derive(Default)]
-struct CountDeltas {
-    accounts: BTreeMap<String, (u64, u64)>,
+struct CountDeltas<'a> {
+    accounts: BTreeMap<&'a str, (u64, u64)>,
     /// Property → (the account of its last added call, added, removed).
-    properties: BTreeMap<String, (Option<String>, u64, u64)>,
+    properties: BTreeMap<&'a str, (Option<&'a str>, u64, u64)>,
 }
 
-impl CountDeltas {
-    fn add(&mut self, call: &Call, added: bool) {
-        let a = self.accounts.entry(call.account_sid.clone()).or_default();
+impl<'a> CountDeltas<'a> {
+    fn add(&mut self, call: &'a Call, added: bool) {
+        let a = self.accounts.entry(call.account_sid.as_str()).or_default();
         let p = self
             .properties
-            .entry(call.property_sid.clone())
+            .entry(call.property_sid.as_str())
             .or_insert((None, 0, 0));
         if added {
             a.0 += 1;
             p.1 += 1;
-            p.0 = Some(call.account_sid.clone());
+            p.0 = Some(call.account_sid.as_str());
         } else {
             a.1 += 1;
             p.2 += 1;
@@ -797,40 +921,39 @@ impl CountDeltas {
         let mut ids = HashMap::with_capacity(self.accounts.len());
         let mut added_counts = PendingCounts::default();
         for (account, (added, removed)) in self.accounts {
-            let stored = t.accounts.get(account.as_str())?.map(|g| g.value());
+            let stored = t.accounts.get(account)?.map(|g| g.value());
             let (id, n) = match stored {
                 Some(v) => v,
                 None => (next_id(t, "next_account")?, 0),
             };
             if stored.is_none() || removed > 0 {
-                t.accounts
-                    .insert(account.as_str(), (id, n.wrapping_sub(removed)))?;
+                t.accounts.insert(account, (id, n.wrapping_sub(removed)))?;
             }
-            ids.insert(account.clone(), id);
+            ids.insert(account.to_string(), id);
             if added > 0 {
-                added_counts.accounts.push((account, added));
+                added_counts.accounts.push((account.to_string(), added));
             }
         }
         for (property, (added_to, added, removed)) in self.properties {
-            let stored = match known.get(property.as_str()) {
+            let stored = match known.get(property) {
                 Some(stored) => stored.clone(),
-                None => stored_property(t, property.as_str())?,
+                None => stored_property(t, property)?,
             };
             let after = match &stored {
                 Some((_, n)) => n.wrapping_sub(removed),
                 None => 0,
             };
-            let pending_calls = pending.property(&property);
+            let pending_calls = pending.property(property);
             if after == 0 && pending_calls == 0 && added == 0 {
                 // No call left, none pending: the property is free again.
                 if stored.is_some() {
-                    t.properties.remove(property.as_str())?;
+                    t.properties.remove(property)?;
                 }
             } else {
                 // One that gained calls is bound to their account (check_bindings made sure
                 // they agree with any that stay).
                 let account = match (&added_to, &stored) {
-                    (Some(added_to), _) => added_to.clone(),
+                    (Some(added_to), _) => added_to.to_string(),
                     (None, Some((account, _))) => account.clone(),
                     (None, None) => {
                         return Err(StoreError::Corrupt(format!(
@@ -839,12 +962,13 @@ impl CountDeltas {
                     }
                 };
                 if stored.as_ref() != Some(&(account.clone(), after)) {
-                    t.properties
-                        .insert(property.as_str(), (account.as_str(), after))?;
+                    t.properties.insert(property, (account.as_str(), after))?;
                 }
             }
             if let (Some(account), true) = (added_to, added > 0) {
-                added_counts.properties.push((property, account, added));
+                added_counts
+                    .properties
+                    .push((property.to_string(), account.to_string(), added));
             }
         }
         Ok((ids, added_counts))
@@ -956,10 +1080,6 @@ struct SegmentBuilder {
     header: SegmentHeader,
     postings: BuilderPostings,
     last: Option<(u32, u32)>,
-    /// The segment's runs (see [`runs`]): CallSid → row, and caller group entry → row. A
-    /// merge's builder leaves them empty: it writes them from its inputs' runs instead.
-    sids: RunBuilder,
-    groups: RunBuilder,
     /// The records of the block being filled, and its first row.
     block: codec::BlockWriter,
     block_first: u32,
@@ -980,8 +1100,6 @@ impl SegmentBuilder {
             },
             postings: HashMap::new(),
             last: None,
-            sids: RunBuilder::default(),
-            groups: RunBuilder::default(),
             block: codec::BlockWriter::default(),
             block_first: 0,
         }
@@ -989,40 +1107,6 @@ impl SegmentBuilder {
 
     fn post(&mut self, kind: Posting, value: &str, row: u32) {
         post(&mut self.postings, kind, value, row);
-    }
-
-    fn push(
-        &mut self,
-        t: &mut WriteTables<'_>,
-        account: u32,
-        call: &Call,
-        unique_account: bool,
-        unique_property: bool,
-        counters: &CounterCells,
-    ) -> Result<(), StoreError> {
-        let row = self.header.rows;
-        if let Some(finished) = self.block.push(call, BLOCK_BYTES)? {
-            self.write_block(t, finished)?;
-        }
-        counters.add_records_written(1);
-        self.add_row(t, account, call.date_start)?;
-        self.sids.push(&[call.call_sid.as_bytes()], row)?;
-        for group in groups_of(call).into_iter().flatten() {
-            let date = call.date_start.to_be_bytes();
-            self.groups
-                .push(&[&group, &date, call.call_sid.as_bytes()], row)?;
-        }
-        if !self.header.small {
-            let postings = &mut self.postings;
-            for_each_derived(&call.view(), |kind, value| post(postings, kind, value, row));
-        }
-        if unique_account {
-            self.post(Posting::UniqueAccount, "", row);
-        }
-        if unique_property {
-            self.post(Posting::UniqueProperty, "", row);
-        }
-        Ok(())
     }
 
     /// Registers the next row (its place in `dates`, the header); the record is already in the
@@ -1132,28 +1216,6 @@ impl SegmentBuilder {
     ) -> Result<(), StoreError> {
         if let Some(finished) = self.block.finish() {
             self.write_block(t, finished)?;
-        }
-        let (sids, groups) = (
-            std::mem::take(&mut self.sids),
-            std::mem::take(&mut self.groups),
-        );
-        // A batch's rows: its runs and filters are built here (a merge's rows never fill them).
-        if !sids.is_empty() {
-            let mut filter = SegmentFilter {
-                sids: Bloom::with_keys(sids.len()),
-                groups: Bloom::with_keys(groups.len()),
-            };
-            sids.for_each_key(|key| {
-                filter.sids.insert(key);
-                Ok(())
-            })?;
-            groups.for_each_key(|key| {
-                filter.groups.insert(group_of(key)?);
-                Ok(())
-            })?;
-            t.filters.insert(self.seg, filter.to_bytes().as_slice())?;
-            sids.write(&mut t.sids, self.seg)?;
-            groups.write(&mut t.groups, self.seg)?;
         }
         let mut postings: Vec<_> = self
             .postings

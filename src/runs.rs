@@ -46,7 +46,7 @@ fn lower_bound(block: &Block<'_>, key: &[u8]) -> Result<usize, StoreError> {
     Ok(lo)
 }
 
-/// Entries collected in any order, written as one segment's run by [`RunBuilder::write`].
+/// Entries collected in any order, packed as one segment's run by [`RunBuilder::encode`].
 #[derive(Default)]
 pub(crate) struct RunBuilder {
     /// Every key, one after the other.
@@ -74,11 +74,6 @@ impl RunBuilder {
         self.entries.len()
     }
 
-    /// Whether it holds no entry.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// Calls `f` with every key, in the order they came.
     pub(crate) fn for_each_key(
         &self,
@@ -90,27 +85,45 @@ impl RunBuilder {
         Ok(())
     }
 
-    /// Sorts the entries and writes them as the run of segment `seg`.
-    pub(crate) fn write(
-        mut self,
-        table: &mut Table<'_, RunKey, &'static [u8]>,
-        seg: u32,
-    ) -> Result<(), StoreError> {
+    /// Sorts the entries and packs them into blocks: the run, ready to be written. Needs no
+    /// table, so a large batch builds its runs on another thread than its records.
+    pub(crate) fn encode(mut self) -> Result<EncodedRun, StoreError> {
         let keys = &self.keys;
         let key =
             |&(start, len, _): &(u32, u32, u32)| &keys[start as usize..(start + len) as usize];
         self.entries.sort_unstable_by(|a, b| key(a).cmp(key(b)));
-        let mut writer = RunWriter::new(seg);
+        let mut writer = RunWriter::default();
+        let mut blocks = Vec::new();
         for e in &self.entries {
-            writer.push(table, key(e), e.2)?;
+            blocks.extend(writer.push(key(e), e.2)?);
         }
-        writer.finish(table)
+        blocks.extend(writer.finish());
+        Ok(EncodedRun { blocks })
     }
 }
 
-/// Writes a run's entries, given in key order, into blocks.
+/// A run packed into blocks by [`RunBuilder::encode`]: each block with its first key.
+pub(crate) struct EncodedRun {
+    blocks: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl EncodedRun {
+    /// Writes it as the run of segment `seg`.
+    pub(crate) fn write(
+        self,
+        table: &mut Table<'_, RunKey, &'static [u8]>,
+        seg: u32,
+    ) -> Result<(), StoreError> {
+        for (first, bytes) in &self.blocks {
+            table.insert((seg, first.as_slice()), bytes.as_slice())?;
+        }
+        Ok(())
+    }
+}
+
+/// Packs a run's entries, given in key order, into blocks.
+#[derive(Default)]
 struct RunWriter {
-    seg: u32,
     block: BlockWriter,
     /// The first key of the block being filled.
     first: Vec<u8>,
@@ -118,41 +131,29 @@ struct RunWriter {
 }
 
 impl RunWriter {
-    fn new(seg: u32) -> RunWriter {
-        RunWriter {
-            seg,
-            block: BlockWriter::default(),
-            first: Vec::new(),
-            record: Vec::new(),
-        }
-    }
-
-    fn push(
-        &mut self,
-        table: &mut Table<'_, RunKey, &'static [u8]>,
-        key: &[u8],
-        row: u32,
-    ) -> Result<(), StoreError> {
+    /// Adds an entry; returns the block it finished, if any, with that block's first key.
+    fn push(&mut self, key: &[u8], row: u32) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
         self.record.clear();
         self.record.extend_from_slice(key);
         self.record.extend_from_slice(&row.to_le_bytes());
         let started = self.block.is_empty();
         if let Some((_, bytes)) = self.block.push_encoded(&self.record, RUN_BLOCK_BYTES)? {
-            table.insert((self.seg, self.first.as_slice()), bytes.as_slice())?;
-            self.first.clear();
-            self.first.extend_from_slice(key);
-        } else if started {
+            return Ok(Some((
+                std::mem::replace(&mut self.first, key.to_vec()),
+                bytes,
+            )));
+        }
+        if started {
             self.first.clear();
             self.first.extend_from_slice(key);
         }
-        Ok(())
+        Ok(None)
     }
 
-    fn finish(mut self, table: &mut Table<'_, RunKey, &'static [u8]>) -> Result<(), StoreError> {
-        if let Some((_, bytes)) = self.block.finish() {
-            table.insert((self.seg, self.first.as_slice()), bytes.as_slice())?;
-        }
-        Ok(())
+    /// The last block, if it holds any entry.
+    fn finish(mut self) -> Option<(Vec<u8>, Vec<u8>)> {
+        let (_, bytes) = self.block.finish()?;
+        Some((self.first, bytes))
     }
 }
 
@@ -350,7 +351,7 @@ pub(crate) fn merge(
             done: false,
         })
         .collect();
-    let mut writer = RunWriter::new(out);
+    let mut writer = RunWriter::default();
     let mut key = Vec::new();
     // Cursors on an entry, by descending key: a binary search places a cursor that moved,
     // rather than comparing every input's key for every entry.
@@ -368,13 +369,18 @@ pub(crate) fn merge(
         let moved = inputs[i].1.get(row as usize).copied().unwrap_or(gone);
         if moved != gone {
             on_key(&key)?;
-            writer.push(table, &key, moved)?;
+            if let Some((first, bytes)) = writer.push(&key, moved)? {
+                table.insert((out, first.as_slice()), bytes.as_slice())?;
+            }
         }
         if cursors[i].current(table)?.is_some() {
             place(&mut order, &cursors, i)?;
         }
     }
-    writer.finish(table)
+    if let Some((first, bytes)) = writer.finish() {
+        table.insert((out, first.as_slice()), bytes.as_slice())?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -407,7 +413,7 @@ mod tests {
             builder.push(&[&key[..1], &key[1..]], *row).unwrap();
         }
         assert_eq!(builder.len(), run.len());
-        builder.write(table, seg).unwrap();
+        builder.encode().unwrap().write(table, seg).unwrap();
     }
 
     fn scan(
