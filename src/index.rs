@@ -452,12 +452,17 @@ type GroupKey = Vec<u8>;
 
 fn group_key(scope: u8, scope_sid: &str, caller: &str) -> GroupKey {
     let mut key = Vec::with_capacity(9 + scope_sid.len() + caller.len() + 4 + 36);
-    key.push(scope);
-    for part in [scope_sid, caller] {
-        key.extend_from_slice(&(part.len() as u32).to_be_bytes());
-        key.extend_from_slice(part.as_bytes());
-    }
+    push_group_key(&mut key, scope, scope_sid, caller);
     key
+}
+
+/// Appends a [`group_key`] to `out`.
+fn push_group_key(out: &mut Vec<u8>, scope: u8, scope_sid: &str, caller: &str) {
+    out.push(scope);
+    for part in [scope_sid, caller] {
+        out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        out.extend_from_slice(part.as_bytes());
+    }
 }
 
 /// The caller groups of a call (account scope, property scope); `None` for an anonymous caller.
@@ -660,17 +665,22 @@ pub(crate) fn apply(
     })
 }
 
-/// Batches of at least this many calls build their segment's records, runs and postings on a
-/// second thread (a thread costs tens of microseconds; a live feed's batches of 100 would lose).
-const PARALLEL_ROWS: usize = 4096;
+/// Batches of at least this many calls are normalized in two halves at once, and build their
+/// segment's records, runs and postings on a second thread (a thread costs tens of
+/// microseconds: a live feed's batches of 100 would lose).
+pub(crate) const PARALLEL_ROWS: usize = 4096;
 
 /// Whether a second thread can run at the same time.
-fn parallel() -> bool {
+pub(crate) fn parallel() -> bool {
     std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
 }
 
 /// Stored calls whose Unique flags flip, by (segment, flip kind).
 type Flips = BTreeMap<(u32, Posting), RoaringBitmap>;
+
+/// A caller group a batch touches: its key's place in a shared buffer (start, end), and the
+/// earliest call the batch adds to it, as (`Date_Start`, CallSid, upsert index).
+type Touch<'a> = (usize, usize, Option<(u32, &'a str, usize)>);
 
 /// Every caller group a batch touches (the groups of the calls it removes and of those it
 /// adds), with the first call of each before and after the batch. Returns the Unique flags of
@@ -683,25 +693,41 @@ fn caller_groups(
     upserts: &[Call],
 ) -> Result<(Vec<(bool, bool)>, Flips), StoreError> {
     let removed_locs: HashSet<Loc> = removed.iter().map(|(loc, _)| *loc).collect();
-    // Each group with its earliest new call, as (Date_Start, CallSid, upsert index).
-    let mut touched: Vec<(GroupKey, Option<(u32, &str, usize)>)> = Vec::new();
-    for (_, call) in removed {
-        for group in groups_of(call).into_iter().flatten() {
-            touched.push((group, None));
+    // The keys share one buffer: a batch touches two groups a call.
+    let mut keys: Vec<u8> = Vec::new();
+    let mut touched: Vec<Touch<'_>> = Vec::new();
+    let calls = removed.iter().map(|(_, call)| (call, None)).chain(
+        upserts
+            .iter()
+            .enumerate()
+            .map(|(i, call)| (call, Some((call.date_start, call.call_sid.as_str(), i)))),
+    );
+    for (call, new) in calls {
+        let Some(caller) = call.caller_identity() else {
+            continue;
+        };
+        for (scope, scope_sid) in [
+            (SCOPE_ACCOUNT, &call.account_sid),
+            (SCOPE_PROPERTY, &call.property_sid),
+        ] {
+            let start = keys.len();
+            push_group_key(&mut keys, scope, scope_sid, caller);
+            touched.push((start, keys.len(), new));
         }
     }
-    for (i, call) in upserts.iter().enumerate() {
-        for group in groups_of(call).into_iter().flatten() {
-            touched.push((group, Some((call.date_start, call.call_sid.as_str(), i))));
-        }
-    }
+    let key = |&(start, end, _): &Touch<'_>| &keys[start..end];
     // Each group once, with its earliest new call (a group's `Some`s sort before its `None`s).
-    touched.sort_unstable_by(|a, b| (&a.0, a.1.is_none(), a.1).cmp(&(&b.0, b.1.is_none(), b.1)));
-    touched.dedup_by(|later, first| later.0 == first.0);
+    touched.sort_unstable_by(|a, b| {
+        key(a)
+            .cmp(key(b))
+            .then_with(|| (a.2.is_none(), a.2).cmp(&(b.2.is_none(), b.2)))
+    });
+    touched.dedup_by(|later, first| key(later) == key(first));
     let mut firsts = vec![(false, false); upserts.len()];
     let mut flips = Flips::new();
     let no_locs = HashSet::new();
-    for (group, earliest_new) in &touched {
+    for entry in &touched {
+        let (group, earliest_new) = (key(entry), &entry.2);
         let before = stored.first_of_group(t, group, &no_locs)?;
         // The first stored call after the batch: the same one, unless the batch removes it.
         let stored_after = match &before {
@@ -885,9 +911,9 @@ fn check_bindings<'a>(
 /// How a batch changes the call counts of accounts and properties: calls added, calls removed.
 #[derive(Default)]
 struct CountDeltas<'a> {
-    accounts: BTreeMap<&'a str, (u64, u64)>,
+    accounts: HashMap<&'a str, (u64, u64)>,
     /// Property → (the account of its last added call, added, removed).
-    properties: BTreeMap<&'a str, (Option<&'a str>, u64, u64)>,
+    properties: HashMap<&'a str, (Option<&'a str>, u64, u64)>,
 }
 
 impl<'a> CountDeltas<'a> {
@@ -920,7 +946,10 @@ impl<'a> CountDeltas<'a> {
     ) -> Result<(HashMap<String, u32>, PendingCounts), StoreError> {
         let mut ids = HashMap::with_capacity(self.accounts.len());
         let mut added_counts = PendingCounts::default();
-        for (account, (added, removed)) in self.accounts {
+        // In AccountSid order, which gives new accounts their ids.
+        let mut accounts: Vec<_> = self.accounts.into_iter().collect();
+        accounts.sort_unstable_by_key(|&(account, _)| account);
+        for (account, (added, removed)) in accounts {
             let stored = t.accounts.get(account)?.map(|g| g.value());
             let (id, n) = match stored {
                 Some(v) => v,
@@ -934,7 +963,9 @@ impl<'a> CountDeltas<'a> {
                 added_counts.accounts.push((account.to_string(), added));
             }
         }
-        for (property, (added_to, added, removed)) in self.properties {
+        let mut properties: Vec<_> = self.properties.into_iter().collect();
+        properties.sort_unstable_by_key(|&(property, _)| property);
+        for (property, (added_to, added, removed)) in properties {
             let stored = match known.get(property) {
                 Some(stored) => stored.clone(),
                 None => stored_property(t, property)?,

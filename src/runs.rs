@@ -102,9 +102,12 @@ impl RunBuilder {
     }
 }
 
-/// A run packed into blocks by [`RunBuilder::encode`]: each block with its first key.
+/// A block of a run, with its first key.
+type RunBlock = (Vec<u8>, Vec<u8>);
+
+/// A run packed into blocks by [`RunBuilder::encode`].
 pub(crate) struct EncodedRun {
-    blocks: Vec<(Vec<u8>, Vec<u8>)>,
+    blocks: Vec<RunBlock>,
 }
 
 impl EncodedRun {
@@ -132,7 +135,7 @@ struct RunWriter {
 
 impl RunWriter {
     /// Adds an entry; returns the block it finished, if any, with that block's first key.
-    fn push(&mut self, key: &[u8], row: u32) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn push(&mut self, key: &[u8], row: u32) -> Result<Option<RunBlock>, StoreError> {
         self.record.clear();
         self.record.extend_from_slice(key);
         self.record.extend_from_slice(&row.to_le_bytes());
@@ -151,7 +154,7 @@ impl RunWriter {
     }
 
     /// The last block, if it holds any entry.
-    fn finish(mut self) -> Option<(Vec<u8>, Vec<u8>)> {
+    fn finish(mut self) -> Option<RunBlock> {
         let (_, bytes) = self.block.finish()?;
         Some((self.first, bytes))
     }

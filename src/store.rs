@@ -561,20 +561,34 @@ impl Store {
 }
 
 /// Normalizes a batch and keeps the last record of each CallSid, in the order of those last
-/// records.
+/// records. A large batch is normalized in two halves at once.
 fn prepare(calls: Vec<Call>) -> Result<Vec<Call>, StoreError> {
     let mut calls = calls;
-    for (index, call) in calls.iter_mut().enumerate() {
-        call.normalize()
-            .map_err(|source| StoreError::InvalidRecord {
-                index,
-                call_sid: Some(call.call_sid.trim().to_string()).filter(|s| !s.is_empty()),
-                source,
-            })?;
+    let half = if calls.len() >= index::PARALLEL_ROWS && index::parallel() {
+        calls.len() / 2
+    } else {
+        0
+    };
+    if half == 0 {
+        normalize_all(&mut calls, 0)?;
+    } else {
+        let (head, tail) = calls.split_at_mut(half);
+        let (head, tail) = std::thread::scope(|scope| {
+            let head = scope.spawn(|| normalize_all(head, 0));
+            let tail = normalize_all(tail, half);
+            (head.join(), tail)
+        });
+        // The first invalid record is reported: one of the head's, if any.
+        head.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        tail?;
     }
     let mut last: HashMap<&str, usize> = HashMap::with_capacity(calls.len());
     for (i, call) in calls.iter().enumerate() {
         last.insert(call.call_sid.as_str(), i);
+    }
+    if last.len() == calls.len() {
+        // No CallSid repeats.
+        return Ok(calls);
     }
     let keep: Vec<bool> = calls
         .iter()
@@ -586,6 +600,19 @@ fn prepare(calls: Vec<Call>) -> Result<Vec<Call>, StoreError> {
         .zip(keep)
         .filter_map(|(c, k)| k.then_some(c))
         .collect())
+}
+
+/// Normalizes `calls`, the batch's from index `first` on; stops at the first invalid one.
+fn normalize_all(calls: &mut [Call], first: usize) -> Result<(), StoreError> {
+    for (i, call) in calls.iter_mut().enumerate() {
+        call.normalize()
+            .map_err(|source| StoreError::InvalidRecord {
+                index: first + i,
+                call_sid: Some(call.call_sid.trim().to_string()).filter(|s| !s.is_empty()),
+                source,
+            })?;
+    }
+    Ok(())
 }
 
 /// Whether a backend of `len` bytes holds a database that redb never finished creating: redb
