@@ -90,49 +90,19 @@ pub(crate) struct BlockWriter {
 }
 
 impl BlockWriter {
-    /// Adds a call record. When the block would grow past `limit` bytes (and already holds a
-    /// record), the block so far is finished first and returned with its record count; the new
-    /// record starts the next block.
-    pub(crate) fn push(
-        &mut self,
-        call: &Call,
-        limit: usize,
-    ) -> Result<Option<(u32, Vec<u8>)>, StoreError> {
-        self.push_with(limit, |out| {
-            encode_call(call, out);
-            Ok(())
-        })
-    }
-
-    /// Adds a record already encoded (taken from another block), as [`BlockWriter::push`].
+    /// Adds an encoded record ([`encode_call`], or taken from another block). When the block
+    /// would grow past `limit` bytes (and already holds a record), the block so far is finished
+    /// first and returned with its record count; the new record starts the next block.
     pub(crate) fn push_encoded(
         &mut self,
         record: &[u8],
         limit: usize,
     ) -> Result<Option<(u32, Vec<u8>)>, StoreError> {
-        self.push_with(limit, |out| {
-            out.extend_from_slice(record);
-            Ok(())
-        })
-    }
-
-    fn push_with(
-        &mut self,
-        limit: usize,
-        write: impl FnOnce(&mut Vec<u8>) -> Result<(), StoreError>,
-    ) -> Result<Option<(u32, Vec<u8>)>, StoreError> {
-        let start = self.payload.len();
-        write(&mut self.payload)?;
         let full = !self.ends.is_empty()
-            && (self.framed_len(self.ends.len() + 1) > limit || self.ends.len() >= MAX_BLOCK_ROWS);
-        let finished = if full {
-            let record = self.payload.split_off(start);
-            let finished = self.take();
-            self.payload = record;
-            Some(finished)
-        } else {
-            None
-        };
+            && (self.framed_len(self.ends.len() + 1) + record.len() > limit
+                || self.ends.len() >= MAX_BLOCK_ROWS);
+        let finished = full.then(|| self.take());
+        self.payload.extend_from_slice(record);
         let end = u32::try_from(self.payload.len()).map_err(|_| {
             StoreError::Corrupt(format!("a block grew past 4 GiB: {}", self.payload.len()))
         })?;
@@ -685,7 +655,9 @@ mod tests {
         let mut writer = BlockWriter::default();
         let mut blocks = Vec::new();
         for call in &calls {
-            if let Some(done) = writer.push(call, 4096).unwrap() {
+            let mut record = Vec::new();
+            encode_call(call, &mut record);
+            if let Some(done) = writer.push_encoded(&record, 4096).unwrap() {
                 blocks.push(done);
             }
         }

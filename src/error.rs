@@ -311,7 +311,8 @@ from_redb!(
     redb::TableError,
     redb::StorageError,
     redb::CommitError,
-    redb::CompactionError
+    redb::CompactionError,
+    redb::CursorError
 );
 
 /// Any error of callstore.
@@ -375,7 +376,8 @@ into_store_error!(
     redb::TableError,
     redb::StorageError,
     redb::CommitError,
-    redb::CompactionError
+    redb::CompactionError,
+    redb::CursorError
 );
 
 /// The result of a callstore operation.

@@ -5,6 +5,7 @@
 //! adds one segment; a tiered merge policy keeps the segment count logarithmic.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Arc;
@@ -388,19 +389,19 @@ impl Stored {
         )
     }
 
-    /// The first live call of a caller group (a [`group_key`]) over every segment, leaving out
-    /// the calls at `gone`. Segments are searched by earliest date, up to the first that
-    /// starts after the call found so far: a live feed's segments mostly follow each other in
-    /// time, so a repeat caller's first call is found in one segment, not in each that holds
-    /// the caller.
+    /// The first live call of a caller group (a [`group_key`], whose [`filter::hash`] is `h`)
+    /// over every segment, leaving out the calls at `gone`. Segments are searched by earliest
+    /// date, up to the first that starts after the call found so far: a live feed's segments
+    /// mostly follow each other in time, so a repeat caller's first call is found in one
+    /// segment, not in each that holds the caller.
     fn first_of_group(
         &self,
         t: &WriteTables<'_>,
         group: &[u8],
+        h: u64,
         gone: &HashSet<Loc>,
     ) -> Result<Option<GroupFirst>, StoreError> {
         let mut first: Option<GroupFirst> = None;
-        let h = filter::hash(group);
         for &i in &self.by_date {
             let StoredSegment {
                 seg,
@@ -443,20 +444,20 @@ impl Stored {
     }
 }
 
-/// A caller group, (scope, scope sid, caller identity), as the byte prefix of its `groups`
-/// keys. Keys are bytes so that B-tree comparisons are one `memcmp`: the scope byte, then each
-/// string with a 4-byte length before it, so that a group's keys are exactly the keys that start
-/// with its prefix; then `Date_Start` big-endian and the CallSid, so that inside a group keys
-/// sort in result order.
-type GroupKey = Vec<u8>;
-
-fn group_key(scope: u8, scope_sid: &str, caller: &str) -> GroupKey {
-    let mut key = Vec::with_capacity(9 + scope_sid.len() + caller.len() + 4 + 36);
-    push_group_key(&mut key, scope, scope_sid, caller);
-    key
+/// The length of a caller group key's scope part (scope byte, scope sid with its length),
+/// which the keys of one account or property share (see [`push_group_key`]).
+fn group_scope_len(key: &[u8]) -> usize {
+    match key.get(1..5) {
+        Some(len) => 5 + u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize,
+        None => key.len(),
+    }
 }
 
-/// Appends a [`group_key`] to `out`.
+/// Appends a caller group, (scope, scope sid, caller identity), to `out`, as the byte prefix of
+/// its `groups` keys. Keys are bytes so that B-tree comparisons are one `memcmp`: the scope
+/// byte, then each string with a 4-byte length before it, so that a group's keys are exactly
+/// the keys that start with its prefix; then `Date_Start` big-endian and the CallSid, so that
+/// inside a group keys sort in result order.
 fn push_group_key(out: &mut Vec<u8>, scope: u8, scope_sid: &str, caller: &str) {
     out.push(scope);
     for part in [scope_sid, caller] {
@@ -465,13 +466,12 @@ fn push_group_key(out: &mut Vec<u8>, scope: u8, scope_sid: &str, caller: &str) {
     }
 }
 
-/// The caller groups of a call (account scope, property scope); `None` for an anonymous caller.
-fn groups_of(call: &Call) -> Option<[GroupKey; 2]> {
-    let caller = call.caller_identity()?;
-    Some([
-        group_key(SCOPE_ACCOUNT, &call.account_sid, caller),
-        group_key(SCOPE_PROPERTY, &call.property_sid, caller),
-    ])
+/// The scopes of a call's caller groups (account, property), as (scope, scope sid).
+fn group_scopes(call: &Call) -> [(u8, &str); 2] {
+    [
+        (SCOPE_ACCOUNT, &call.account_sid),
+        (SCOPE_PROPERTY, &call.property_sid),
+    ]
 }
 
 /// The merge policy: segments of the same tier (size class by powers of `factor`) are merged
@@ -576,8 +576,8 @@ pub(crate) fn apply(
         rows.push((account, call));
     }
     // 4. The new segment's rows in order (sorting positions, not the large calls). Its records,
-    //    runs and postings are built from the calls alone, on another thread for a large
-    //    batch, while this one writes its dates and reads the caller groups it touches.
+    //    runs, filter and postings are built from the calls alone, on another thread for a
+    //    large batch, while this one reads the caller groups the batch touches.
     let mut order: Vec<(u32, u32, usize)> = rows
         .iter()
         .enumerate()
@@ -603,7 +603,7 @@ pub(crate) fn apply(
         if let Some(builder) = builder.as_mut() {
             for &i in &order {
                 let (account, call) = rows[i];
-                builder.add_row(t, account, call.date_start)?;
+                builder.add_row(account, call.date_start);
             }
         }
         let groups = caller_groups(t, &stored, &removed, &batch.upserts)?;
@@ -629,9 +629,13 @@ pub(crate) fn apply(
             }
         }
         counters.add_records_written(written as u64);
-        for block in parts.blocks {
-            builder.write_block(t, block)?;
+        let mut cursor = t.calls.upper_bound_mut(Bound::<(u32, u32)>::Unbounded)?;
+        let mut first = 0u32;
+        for (records, bytes) in &parts.blocks {
+            cursor.insert_before((seg, first), bytes.as_slice())?;
+            first = first.saturating_add(*records);
         }
+        cursor.close()?;
         builder.finish(t, counters)?;
         t.filters.insert(seg, parts.filter.to_bytes().as_slice())?;
         parts.sids.write(&mut t.sids, seg)?;
@@ -680,7 +684,8 @@ type Flips = BTreeMap<(u32, Posting), RoaringBitmap>;
 
 /// A caller group a batch touches: its key's place in a shared buffer (start, end), and the
 /// earliest call the batch adds to it, as (`Date_Start`, CallSid, upsert index).
-type Touch<'a> = (usize, usize, Option<(u32, &'a str, usize)>);
+/// Its [`filter::hash`] comes first: groups sort by it, which is cheaper than by their keys.
+type Touch<'a> = (u64, usize, usize, Option<(u32, &'a str, usize)>);
 
 /// Every caller group a batch touches (the groups of the calls it removes and of those it
 /// adds), with the first call of each before and after the batch. Returns the Unique flags of
@@ -706,33 +711,31 @@ fn caller_groups(
         let Some(caller) = call.caller_identity() else {
             continue;
         };
-        for (scope, scope_sid) in [
-            (SCOPE_ACCOUNT, &call.account_sid),
-            (SCOPE_PROPERTY, &call.property_sid),
-        ] {
+        for (scope, scope_sid) in group_scopes(call) {
             let start = keys.len();
             push_group_key(&mut keys, scope, scope_sid, caller);
-            touched.push((start, keys.len(), new));
+            let h = filter::hash(&keys[start..]);
+            touched.push((h, start, keys.len(), new));
         }
     }
-    let key = |&(start, end, _): &Touch<'_>| &keys[start..end];
+    let key = |&(_, start, end, _): &Touch<'_>| &keys[start..end];
     // Each group once, with its earliest new call (a group's `Some`s sort before its `None`s).
     touched.sort_unstable_by(|a, b| {
-        key(a)
-            .cmp(key(b))
-            .then_with(|| (a.2.is_none(), a.2).cmp(&(b.2.is_none(), b.2)))
+        a.0.cmp(&b.0)
+            .then_with(|| key(a).cmp(key(b)))
+            .then_with(|| (a.3.is_none(), a.3).cmp(&(b.3.is_none(), b.3)))
     });
     touched.dedup_by(|later, first| key(later) == key(first));
     let mut firsts = vec![(false, false); upserts.len()];
     let mut flips = Flips::new();
     let no_locs = HashSet::new();
     for entry in &touched {
-        let (group, earliest_new) = (key(entry), &entry.2);
-        let before = stored.first_of_group(t, group, &no_locs)?;
+        let (h, group, earliest_new) = (entry.0, key(entry), &entry.3);
+        let before = stored.first_of_group(t, group, h, &no_locs)?;
         // The first stored call after the batch: the same one, unless the batch removes it.
         let stored_after = match &before {
             Some(first) if removed_locs.contains(&first.loc) => {
-                stored.first_of_group(t, group, &removed_locs)?
+                stored.first_of_group(t, group, h, &removed_locs)?
             }
             _ => before.clone(),
         };
@@ -790,6 +793,12 @@ struct BatchParts {
     filter: SegmentFilter,
 }
 
+/// A batch's row number, which is a `u32`.
+fn batch_row(row: usize) -> Result<u32, StoreError> {
+    u32::try_from(row)
+        .map_err(|_| StoreError::Corrupt(format!("a batch of more than {} calls", u32::MAX)))
+}
+
 impl BatchParts {
     /// Builds them for `rows` (account id, call) taken in `order`.
     fn build(
@@ -802,16 +811,22 @@ impl BatchParts {
         let mut postings = BuilderPostings::default();
         let mut sids = RunBuilder::default();
         let mut groups = RunBuilder::default();
+        let (mut record, mut group) = (Vec::new(), Vec::new());
         for (row, &i) in order.iter().enumerate() {
-            let row = u32::try_from(row).map_err(|_| {
-                StoreError::Corrupt(format!("a batch of more than {} calls", u32::MAX))
-            })?;
+            let row = batch_row(row)?;
             let (_, call) = rows[i];
-            blocks.extend(block.push(call, BLOCK_BYTES)?);
-            sids.push(&[call.call_sid.as_bytes()], row)?;
-            let date = call.date_start.to_be_bytes();
-            for group in groups_of(call).into_iter().flatten() {
-                groups.push(&[&group, &date, call.call_sid.as_bytes()], row)?;
+            record.clear();
+            codec::encode_call(call, &mut record);
+            blocks.extend(block.push_encoded(&record, BLOCK_BYTES)?);
+            let sid = call.call_sid.as_bytes();
+            sids.push(&[sid], row)?;
+            if let Some(caller) = call.caller_identity() {
+                let date = call.date_start.to_be_bytes();
+                for (scope, scope_sid) in group_scopes(call) {
+                    group.clear();
+                    push_group_key(&mut group, scope, scope_sid, caller);
+                    groups.push(&[&group, &date, sid], row)?;
+                }
             }
             if !small {
                 for_each_derived(&call.view(), |kind, value| {
@@ -836,7 +851,7 @@ impl BatchParts {
             blocks,
             postings,
             sids: sids.encode()?,
-            groups: groups.encode()?,
+            groups: groups.encode_bucketed(group_scope_len)?,
             filter,
         })
     }
@@ -1077,7 +1092,7 @@ fn post(postings: &mut BuilderPostings, kind: Posting, value: &str, row: u32) {
 
 /// Calls `f` with each derived posting (every kind rebuilt from the record alone, see
 /// [`small::is_derived`]) that holds `call`.
-pub(crate) fn for_each_derived(call: &CallRef<'_>, mut f: impl FnMut(Posting, &str)) {
+pub(crate) fn for_each_derived<'a>(call: &CallRef<'a>, mut f: impl FnMut(Posting, &'a str)) {
     f(Posting::Property, call.property_sid);
     f(Posting::Disposition, call.disposition.as_str());
     f(Posting::To, call.to);
@@ -1111,6 +1126,8 @@ struct SegmentBuilder {
     header: SegmentHeader,
     postings: BuilderPostings,
     last: Option<(u32, u32)>,
+    /// The segment's `dates` entries, (account id, `Date_Start`, first row), in key order.
+    dates: Vec<(u32, u32, u32)>,
     /// The records of the block being filled, and its first row.
     block: codec::BlockWriter,
     block_first: u32,
@@ -1131,6 +1148,7 @@ impl SegmentBuilder {
             },
             postings: HashMap::new(),
             last: None,
+            dates: Vec::new(),
             block: codec::BlockWriter::default(),
             block_first: 0,
         }
@@ -1142,22 +1160,16 @@ impl SegmentBuilder {
 
     /// Registers the next row (its place in `dates`, the header); the record is already in the
     /// block.
-    fn add_row(
-        &mut self,
-        t: &mut WriteTables<'_>,
-        account: u32,
-        date: u32,
-    ) -> Result<(), StoreError> {
+    fn add_row(&mut self, account: u32, date: u32) {
         let row = self.header.rows;
         if !self.header.small && self.last != Some((account, date)) {
-            t.dates.insert((self.seg, account, date), row)?;
+            self.dates.push((account, date, row));
             self.last = Some((account, date));
         }
         self.header.rows += 1;
         self.header.live += 1;
         self.header.min_date = self.header.min_date.min(date);
         self.header.max_date = self.header.max_date.max(date);
-        Ok(())
     }
 
     /// Adds a row whose record is already encoded (a merge's); its postings come later from
@@ -1173,7 +1185,7 @@ impl SegmentBuilder {
             self.write_block(t, finished)?;
         }
         counters.add_records_written(1);
-        self.add_row(t, row.account, row.date)?;
+        self.add_row(row.account, row.date);
         Ok(new_row)
     }
 
@@ -1254,13 +1266,25 @@ impl SegmentBuilder {
             .flat_map(|(kind, values)| values.into_iter().map(move |(v, b)| ((kind, v), b)))
             .collect();
         postings.sort_by(|a, b| a.0.cmp(&b.0));
+        // The segment's keys come after every stored one (its id is the highest) and in
+        // order: they are appended through cursors.
+        let mut cursor = t
+            .postings
+            .upper_bound_mut(Bound::<(u32, u8, &str)>::Unbounded)?;
         for ((kind, value), mut bits) in postings {
             bits.optimize();
             let bytes = bitmap_bytes(&bits)?;
             counters.add_postings_written(1, bytes.len());
-            t.postings
-                .insert((self.seg, kind as u8, value.as_str()), bytes.as_slice())?;
+            cursor.insert_before((self.seg, kind as u8, value.as_str()), bytes.as_slice())?;
         }
+        cursor.close()?;
+        let mut cursor = t
+            .dates
+            .upper_bound_mut(Bound::<(u32, u32, u32)>::Unbounded)?;
+        for &(account, date, row) in &self.dates {
+            cursor.insert_before((self.seg, account, date), row)?;
+        }
+        cursor.close()?;
         t.segments
             .insert(self.seg, codec::encode_header(&self.header)?.as_slice())?;
         Ok(())

@@ -9,6 +9,7 @@
 
 use std::ops::Bound;
 
+use foldhash::HashMap;
 use redb::{ReadableTable, Table};
 
 use crate::codec::{Block, BlockWriter};
@@ -87,14 +88,53 @@ impl RunBuilder {
 
     /// Sorts the entries and packs them into blocks: the run, ready to be written. Needs no
     /// table, so a large batch builds its runs on another thread than its records.
-    pub(crate) fn encode(mut self) -> Result<EncodedRun, StoreError> {
+    pub(crate) fn encode(self) -> Result<EncodedRun, StoreError> {
+        self.encode_bucketed(|_| 0)
+    }
+
+    /// As [`RunBuilder::encode`], for keys whose first `bucket(key)` bytes repeat over many
+    /// entries (a caller group's scope and scope sid), where no bucket is a proper prefix of
+    /// another. Entries sort by their bucket's rank among the buckets, then by the 8 bytes
+    /// that follow it, and only then by whole keys: comparing long shared prefixes byte by byte,
+    /// scattered over the key buffer, was most of the cost of a large batch's runs.
+    pub(crate) fn encode_bucketed(
+        self,
+        bucket: impl Fn(&[u8]) -> usize,
+    ) -> Result<EncodedRun, StoreError> {
         let keys = &self.keys;
         let key =
             |&(start, len, _): &(u32, u32, u32)| &keys[start as usize..(start + len) as usize];
-        self.entries.sort_unstable_by(|a, b| key(a).cmp(key(b)));
+        let split = |k: &[u8]| bucket(k).min(k.len());
+        let mut ranks: HashMap<&[u8], u32> = HashMap::default();
+        for e in &self.entries {
+            let k = key(e);
+            ranks.entry(&k[..split(k)]).or_insert(0);
+        }
+        let mut distinct: Vec<&[u8]> = ranks.keys().copied().collect();
+        distinct.sort_unstable();
+        for (rank, b) in distinct.into_iter().enumerate() {
+            ranks.insert(b, rank as u32);
+        }
+        let mut sorted: Vec<(u32, u64, usize)> = Vec::with_capacity(self.entries.len());
+        for (i, e) in self.entries.iter().enumerate() {
+            let k = key(e);
+            let b = split(k);
+            let mut next = [0u8; 8];
+            let tail = &k[b..k.len().min(b + 8)];
+            next[..tail.len()].copy_from_slice(tail);
+            let rank = ranks.get(&k[..b]).copied().unwrap_or(0);
+            sorted.push((rank, u64::from_be_bytes(next), i));
+        }
+        let entries = &self.entries;
+        sorted.sort_unstable_by(|a, b| {
+            (a.0, a.1)
+                .cmp(&(b.0, b.1))
+                .then_with(|| key(&entries[a.2]).cmp(key(&entries[b.2])))
+        });
         let mut writer = RunWriter::default();
         let mut blocks = Vec::new();
-        for e in &self.entries {
+        for &(_, _, i) in &sorted {
+            let e = &entries[i];
             blocks.extend(writer.push(key(e), e.2)?);
         }
         blocks.extend(writer.finish());
@@ -117,9 +157,13 @@ impl EncodedRun {
         table: &mut Table<'_, RunKey, &'static [u8]>,
         seg: u32,
     ) -> Result<(), StoreError> {
+        // A new segment's run comes after every stored key (its id is the highest), in order:
+        // appended through a cursor.
+        let mut cursor = table.upper_bound_mut(Bound::<(u32, &[u8])>::Unbounded)?;
         for (first, bytes) in &self.blocks {
-            table.insert((seg, first.as_slice()), bytes.as_slice())?;
+            cursor.insert_before((seg, first.as_slice()), bytes.as_slice())?;
         }
+        cursor.close()?;
         Ok(())
     }
 }
@@ -160,26 +204,6 @@ impl RunWriter {
     }
 }
 
-/// The block of segment `seg`'s run that would hold `key`: the last block whose first key is
-/// not above it, else the run's first block.
-fn start_block<T>(table: &T, seg: u32, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>
-where
-    T: ReadableTable<RunKey, &'static [u8]>,
-{
-    let empty: &[u8] = &[];
-    if let Some(found) = table.range((seg, empty)..=(seg, key))?.next_back() {
-        return Ok(Some(found?.0.value().1.to_vec()));
-    }
-    match table.range((seg, empty)..)?.next() {
-        Some(found) => {
-            let (k, _) = found?;
-            let (s, first) = k.value();
-            Ok((s == seg).then(|| first.to_vec()))
-        }
-        None => Ok(None),
-    }
-}
-
 /// The row of `key` in segment `seg`'s run, if the run holds it.
 pub(crate) fn get<T>(table: &T, seg: u32, key: &[u8]) -> Result<Option<u32>, StoreError>
 where
@@ -212,23 +236,36 @@ pub(crate) fn scan_prefix<T>(
 where
     T: ReadableTable<RunKey, &'static [u8]>,
 {
-    let Some(start) = start_block(table, seg, prefix)? else {
-        return Ok(());
+    let empty: &[u8] = &[];
+    // The block that would hold the prefix's first key, read in the same descent that finds
+    // it: the last block starting at or before the prefix.
+    let after = match table.range((seg, empty)..=(seg, prefix))?.next_back() {
+        Some(found) => {
+            let (k, value) = found?;
+            let block = Block::parse(value.value(), WHAT)?;
+            for i in lower_bound(&block, prefix)?..block.len() {
+                let (key, row) = entry(&block, i)?;
+                if !key.starts_with(prefix) || !visit(key, row)? {
+                    return Ok(());
+                }
+            }
+            // Every key from there on matched: the next blocks may hold more.
+            Some(k.value().1.to_vec())
+        }
+        // The prefix comes before the run's first key: its entries start the run.
+        None => None,
     };
-    let mut first = true;
-    for found in table.range((seg, start.as_slice())..)? {
+    let from: Bound<(u32, &[u8])> = match &after {
+        Some(k) => Bound::Excluded((seg, k.as_slice())),
+        None => Bound::Included((seg, empty)),
+    };
+    for found in table.range((from, Bound::Unbounded))? {
         let (k, value) = found?;
         if k.value().0 != seg {
             break;
         }
         let block = Block::parse(value.value(), WHAT)?;
-        let from = if first {
-            lower_bound(&block, prefix)?
-        } else {
-            0
-        };
-        first = false;
-        for i in from..block.len() {
+        for i in 0..block.len() {
             let (key, row) = entry(&block, i)?;
             if !key.starts_with(prefix) || !visit(key, row)? {
                 return Ok(());
