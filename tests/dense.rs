@@ -175,7 +175,7 @@ fn a_large_account_answers_as_the_model() {
 
 fn large_account(small_rows: usize) {
     let options = GenerateOptions {
-        calls: 20_000,
+        calls: 24_000,
         seed: 11,
         accounts: 1,
     };
@@ -195,7 +195,9 @@ fn large_account(small_rows: usize) {
     check_queries(&store, &model, &v, 40);
 
     // Late calls in a segment of their own, some of them replacing compacted calls (new
-    // dispositions), and deletes: tombstones in the dense segment, Unique flags that flip.
+    // dispositions), and deletes: tombstones in the dense segment, Unique flags that flip. The
+    // batch is large enough (over 4,096 calls) to be built on a second thread, as the bulk
+    // batches above are.
     let mut replaced: Vec<Call> = bulk
         .iter()
         .step_by(97)
@@ -206,6 +208,11 @@ fn large_account(small_rows: usize) {
         })
         .collect();
     replaced.extend_from_slice(late);
+    assert!(
+        replaced.len() > 4_096,
+        "the late batch has {} calls",
+        replaced.len()
+    );
     store.write(replaced.clone()).expect("write late");
     model.write(replaced).expect("model write late");
     let gone: Vec<&str> = bulk
