@@ -1177,15 +1177,16 @@ impl SegmentBuilder {
     fn push_encoded(
         &mut self,
         t: &mut WriteTables<'_>,
-        row: &MergeRow,
+        record: &[u8],
+        (account, date): (u32, u32),
         counters: &CounterCells,
     ) -> Result<u32, StoreError> {
         let new_row = self.header.rows;
-        if let Some(finished) = self.block.push_encoded(&row.record, BLOCK_BYTES)? {
+        if let Some(finished) = self.block.push_encoded(record, BLOCK_BYTES)? {
             self.write_block(t, finished)?;
         }
         counters.add_records_written(1);
-        self.add_row(row.account, row.date);
+        self.add_row(account, date);
         Ok(new_row)
     }
 
@@ -1365,7 +1366,11 @@ struct MergeInput {
     live: u32,
     small: bool,
     next_row: u32,
+    /// The live rows of the chunk read last, not yet merged.
     buffer: std::collections::VecDeque<MergeRow>,
+    /// The chunk's records and CallSids, which the rows of `buffer` point into: one buffer a
+    /// chunk rather than two allocations a row.
+    chunk: Vec<u8>,
     tombstones: RoaringBitmap,
     unique_account: RoaringBitmap,
     unique_property: RoaringBitmap,
@@ -1373,13 +1378,14 @@ struct MergeInput {
     moved_to: Vec<u32>,
 }
 
-/// A live row read by a merge: its sort key and its record, still encoded.
+/// A live row read by a merge: its sort key and its record, still encoded (their places in
+/// the input's `chunk`).
 struct MergeRow {
     row: u32,
     account: u32,
     date: u32,
-    sid: String,
-    record: Vec<u8>,
+    sid: (usize, usize),
+    record: (usize, usize),
 }
 
 /// Rows a merge reads from one input at a time (rounded up to whole blocks).
@@ -1401,6 +1407,7 @@ impl MergeInput {
             small: header.small,
             next_row: 0,
             buffer: Default::default(),
+            chunk: Vec::new(),
             tombstones: tombstones(&t.postings, seg, &header)?,
             unique_account: get(Posting::UniqueAccount)? ^ get(Posting::UniqueAccountFlip)?,
             unique_property: get(Posting::UniqueProperty)? ^ get(Posting::UniquePropertyFlip)?,
@@ -1417,6 +1424,7 @@ impl MergeInput {
         counters: &CounterCells,
     ) -> Result<Option<&MergeRow>, StoreError> {
         while self.buffer.is_empty() && self.next_row < self.rows {
+            self.chunk.clear();
             let end = self.next_row.saturating_add(MERGE_CHUNK).min(self.rows);
             // The blocks that start in `next_row..end` (`next_row` is always a block's first
             // row); the last of them may reach past `end`.
@@ -1425,22 +1433,28 @@ impl MergeInput {
                 let (key, value) = entry?;
                 let first = key.value().1;
                 let block = codec::Block::parse(value.value(), "a block of call records")?;
+                let mut read = 0;
                 for i in 0..block.len() {
                     let row = first.saturating_add(i as u32);
                     if self.tombstones.contains(row) {
                         continue;
                     }
-                    counters.add_records_read(1);
+                    read += 1;
                     let record = block.record(i, "a call record")?;
                     let (account_sid, call_sid, date) = codec::call_head(record)?;
+                    let at = self.chunk.len();
+                    self.chunk.extend_from_slice(record);
+                    let record_end = self.chunk.len();
+                    self.chunk.extend_from_slice(call_sid.as_bytes());
                     self.buffer.push_back(MergeRow {
                         row,
                         account: accounts.get(&t.accounts, account_sid)?,
                         date,
-                        sid: call_sid.to_string(),
-                        record: record.to_vec(),
+                        sid: (record_end, self.chunk.len()),
+                        record: (at, record_end),
                     });
                 }
+                counters.add_records_read(read);
                 last = first.saturating_add(block.len() as u32);
             }
             if last <= self.next_row {
@@ -1456,11 +1470,11 @@ impl MergeInput {
 }
 
 /// The sort key of an input's next row (rows sort by account id, date, CallSid).
-fn merge_key(input: &MergeInput) -> Option<(u32, u32, &str)> {
+fn merge_key(input: &MergeInput) -> Option<(u32, u32, &[u8])> {
     input
         .buffer
         .front()
-        .map(|r| (r.account, r.date, r.sid.as_str()))
+        .map(|r| (r.account, r.date, &input.chunk[r.sid.0..r.sid.1]))
 }
 
 /// Account ids by AccountSid, read from `accounts` once each.
@@ -1522,13 +1536,14 @@ fn merge(
         let Some(row) = input.buffer.pop_front() else {
             break;
         };
-        let new_row = builder.push_encoded(t, &row, counters)?;
+        let record = &input.chunk[row.record.0..row.record.1];
+        let new_row = builder.push_encoded(t, record, (row.account, row.date), counters)?;
         if let Some(slot) = input.moved_to.get_mut(row.row as usize) {
             *slot = new_row;
         }
         if !builder.header.small && input.small {
             // A small input stores no derived postings: they are built from its records.
-            let call = codec::decode_ref(&row.record)?;
+            let call = codec::decode_ref(record)?;
             let postings = &mut builder.postings;
             for_each_derived(&call, |kind, value| post(postings, kind, value, new_row));
         }
