@@ -57,7 +57,12 @@ impl Bloom {
 
     /// Adds a key.
     pub(crate) fn insert(&mut self, key: &[u8]) {
-        let (base, bits) = self.probes(hash(key));
+        self.insert_hash(hash(key));
+    }
+
+    /// Adds a key by its [`hash`].
+    pub(crate) fn insert_hash(&mut self, h: u64) {
+        let (base, bits) = self.probes(h);
         for bit in bits {
             self.words[base + (bit / 64) as usize] |= 1 << (bit % 64);
         }

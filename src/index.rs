@@ -370,8 +370,7 @@ impl Stored {
     }
 
     /// Where the live call with this CallSid is stored, if it is.
-    fn locate(&self, t: &WriteTables<'_>, sid: &str) -> Result<Option<Loc>, StoreError> {
-        let h = filter::hash(sid.as_bytes());
+    fn locate(&self, t: &WriteTables<'_>, sid: &str, h: u64) -> Result<Option<Loc>, StoreError> {
         locate(
             &t.sids,
             self.segments
@@ -532,6 +531,7 @@ pub(crate) fn apply(
     let mut removed: Vec<(Loc, Call)> = Vec::new();
     let mut seen: HashSet<&str> = HashSet::new();
     let dedupe = !batch.deletes.is_empty();
+    let mut sid_filter = Bloom::with_keys(batch.upserts.len());
     let mut deleted = 0;
     let mut replaced = 0;
     for (i, sid) in batch
@@ -541,10 +541,15 @@ pub(crate) fn apply(
         .chain(batch.deletes.iter().map(String::as_str))
         .enumerate()
     {
+        // Its hash serves the look-up and, for an upsert, the new segment's filter.
+        let h = filter::hash(sid.as_bytes());
+        if i < batch.upserts.len() {
+            sid_filter.insert_hash(h);
+        }
         if dedupe && !seen.insert(sid) {
             continue;
         }
-        if let Some(loc) = stored.locate(t, sid)? {
+        if let Some(loc) = stored.locate(t, sid, h)? {
             removed.push((loc, read_call(&t.calls, loc, counters)?));
             if i < batch.upserts.len() {
                 replaced += 1;
@@ -597,7 +602,7 @@ pub(crate) fn apply(
         Some(SegmentBuilder::new(seg, rows.len(), policy))
     };
     let small = builder.as_ref().is_some_and(|b| b.header.small);
-    let (parts, (firsts, flips)) = std::thread::scope(|scope| {
+    let (parts, groups) = std::thread::scope(|scope| {
         let side = (written >= PARALLEL_ROWS && parallel())
             .then(|| scope.spawn(|| BatchParts::build(&rows, &order, small)));
         if let Some(builder) = builder.as_mut() {
@@ -620,7 +625,7 @@ pub(crate) fn apply(
         let seg = builder.seg;
         builder.postings = parts.postings;
         for (row, &i) in order.iter().enumerate() {
-            let (unique_account, unique_property) = firsts[i];
+            let (unique_account, unique_property) = groups.firsts[i];
             if unique_account {
                 builder.post(Posting::UniqueAccount, "", row as u32);
             }
@@ -637,7 +642,11 @@ pub(crate) fn apply(
         }
         cursor.close()?;
         builder.finish(t, counters)?;
-        t.filters.insert(seg, parts.filter.to_bytes().as_slice())?;
+        let filter = SegmentFilter {
+            sids: sid_filter,
+            groups: groups.filter,
+        };
+        t.filters.insert(seg, filter.to_bytes().as_slice())?;
         parts.sids.write(&mut t.sids, seg)?;
         parts.groups.write(&mut t.groups, seg)?;
         if !added.is_empty() {
@@ -645,8 +654,8 @@ pub(crate) fn apply(
                 .insert(seg, codec::encode_counts(&added)?.as_slice())?;
         }
     }
-    // 7. Flips and tombstones on older segments.
-    for ((seg, kind), bits) in flips {
+    // 6. Flips and tombstones on older segments.
+    for ((seg, kind), bits) in groups.flips {
         xor_posting(t, seg, kind, &bits, counters)?;
     }
     for (seg, bits) in tombstones {
@@ -660,7 +669,7 @@ pub(crate) fn apply(
         t.segments
             .insert(seg, codec::encode_header(&header)?.as_slice())?;
     }
-    // 8. Merges.
+    // 7. Merges.
     merge_by_policy(t, policy, counters)?;
     Ok(Applied {
         written,
@@ -687,16 +696,25 @@ type Flips = BTreeMap<(u32, Posting), RoaringBitmap>;
 /// Its [`filter::hash`] comes first: groups sort by it, which is cheaper than by their keys.
 type Touch<'a> = (u64, usize, usize, Option<(u32, &'a str, usize)>);
 
+/// What [`caller_groups`] finds.
+struct CallerGroups {
+    /// The Unique flags of each upsert, by its index: first of its caller in its account, in
+    /// its property.
+    firsts: Vec<(bool, bool)>,
+    /// The flags of stored calls that flip.
+    flips: Flips,
+    /// The new segment's filter over the caller groups it adds to.
+    filter: Bloom,
+}
+
 /// Every caller group a batch touches (the groups of the calls it removes and of those it
-/// adds), with the first call of each before and after the batch. Returns the Unique flags of
-/// each upsert, by its index (first of its caller in its account, in its property), and the
-/// flags of stored calls that flip.
+/// adds), with the first call of each before and after the batch.
 fn caller_groups(
     t: &WriteTables<'_>,
     stored: &Stored,
     removed: &[(Loc, Call)],
     upserts: &[Call],
-) -> Result<(Vec<(bool, bool)>, Flips), StoreError> {
+) -> Result<CallerGroups, StoreError> {
     let removed_locs: HashSet<Loc> = removed.iter().map(|(loc, _)| *loc).collect();
     // The keys share one buffer: a batch touches two groups a call.
     let mut keys: Vec<u8> = Vec::new();
@@ -725,12 +743,17 @@ fn caller_groups(
             .then_with(|| key(a).cmp(key(b)))
             .then_with(|| (a.3.is_none(), a.3).cmp(&(b.3.is_none(), b.3)))
     });
+    // The new segment's filter is sized, as a merge's, by its run's entries.
+    let mut group_filter = Bloom::with_keys(touched.iter().filter(|e| e.3.is_some()).count());
     touched.dedup_by(|later, first| key(later) == key(first));
     let mut firsts = vec![(false, false); upserts.len()];
     let mut flips = Flips::new();
     let no_locs = HashSet::new();
     for entry in &touched {
         let (h, group, earliest_new) = (entry.0, key(entry), &entry.3);
+        if earliest_new.is_some() {
+            group_filter.insert_hash(h);
+        }
         let before = stored.first_of_group(t, group, h, &no_locs)?;
         // The first stored call after the batch: the same one, unless the batch removes it.
         let stored_after = match &before {
@@ -780,17 +803,21 @@ fn caller_groups(
             }
         }
     }
-    Ok((firsts, flips))
+    Ok(CallerGroups {
+        firsts,
+        flips,
+        filter: group_filter,
+    })
 }
 
 /// What a batch's new segment stores that is built from its calls alone: the record blocks,
-/// the derived postings (none for a small segment), the runs and the filter.
+/// the derived postings (none for a small segment) and the runs. (Its filters are filled with
+/// the hashes its look-ups compute anyway.)
 struct BatchParts {
     blocks: Vec<(u32, Vec<u8>)>,
     postings: BuilderPostings,
     sids: EncodedRun,
     groups: EncodedRun,
-    filter: SegmentFilter,
 }
 
 /// A batch's row number, which is a `u32`.
@@ -835,24 +862,11 @@ impl BatchParts {
             }
         }
         blocks.extend(block.finish());
-        let mut filter = SegmentFilter {
-            sids: Bloom::with_keys(sids.len()),
-            groups: Bloom::with_keys(groups.len()),
-        };
-        sids.for_each_key(|key| {
-            filter.sids.insert(key);
-            Ok(())
-        })?;
-        groups.for_each_key(|key| {
-            filter.groups.insert(group_of(key)?);
-            Ok(())
-        })?;
         Ok(BatchParts {
             blocks,
             postings,
             sids: sids.encode()?,
             groups: groups.encode_bucketed(group_scope_len)?,
-            filter,
         })
     }
 }

@@ -71,19 +71,9 @@ impl RunBuilder {
     }
 
     /// How many entries it holds.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    /// Calls `f` with every key, in the order they came.
-    pub(crate) fn for_each_key(
-        &self,
-        mut f: impl FnMut(&[u8]) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        for &(start, len, _) in &self.entries {
-            f(&self.keys[start as usize..(start + len) as usize])?;
-        }
-        Ok(())
     }
 
     /// Sorts the entries and packs them into blocks: the run, ready to be written. Needs no
