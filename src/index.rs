@@ -581,8 +581,9 @@ pub(crate) fn apply(
         rows.push((account, call));
     }
     // 4. The new segment's rows in order (sorting positions, not the large calls). Its records,
-    //    runs, filter and postings are built from the calls alone, on another thread for a
-    //    large batch, while this one reads the caller groups the batch touches.
+    //    runs and postings are built from the calls alone, on another thread for a large
+    //    batch, while this one reads the caller groups the batch touches (their hashes and the
+    //    CallSids' of step 1 fill the segment's filters).
     let mut order: Vec<(u32, u32, usize)> = rows
         .iter()
         .enumerate()
