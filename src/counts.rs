@@ -18,10 +18,9 @@
 //! pending); the entry names the account of the property's latest calls.
 
 use std::collections::BTreeMap;
-
-use foldhash::{HashMap, HashMapExt};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use foldhash::{HashMap, HashMapExt};
 use redb::{ReadableTable, Table};
 use serde::{Deserialize, Serialize};
 

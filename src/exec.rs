@@ -3,10 +3,9 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-
-use foldhash::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use foldhash::{HashMap, HashSet};
 use redb::{AccessGuard, Range, ReadOnlyTable, ReadTransaction};
 use roaring::{MultiOps, RoaringBitmap};
 

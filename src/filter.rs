@@ -7,8 +7,9 @@
 //! 512-bit blocks (u32 LE) followed by the blocks' words (u64 LE). The hash is defined here
 //! (FNV-1a, then a 64-bit finalizer) and must not change without a new format version.
 
-use foldhash::HashMap;
 use std::sync::{Arc, Mutex};
+
+use foldhash::HashMap;
 
 use crate::error::StoreError;
 

@@ -6,10 +6,9 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
-
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Arc;
 
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use redb::{AccessGuard, ReadableTable, Table, WriteTransaction};
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
@@ -287,7 +286,7 @@ where
     }
 }
 
-/// The caller group (a [`group_key`]) at the start of a `groups` run key.
+/// The caller group (see [`push_group_key`]) at the start of a `groups` run key.
 fn group_of(key: &[u8]) -> Result<&[u8], StoreError> {
     let bad = || StoreError::Corrupt(format!("a caller group key is cut short: {key:?}"));
     let mut len = 1;
@@ -388,11 +387,11 @@ impl Stored {
         )
     }
 
-    /// The first live call of a caller group (a [`group_key`], whose [`filter::hash`] is `h`)
-    /// over every segment, leaving out the calls at `gone`. Segments are searched by earliest
-    /// date, up to the first that starts after the call found so far: a live feed's segments
-    /// mostly follow each other in time, so a repeat caller's first call is found in one
-    /// segment, not in each that holds the caller.
+    /// The first live call of a caller group (see [`push_group_key`]; `h` is its
+    /// [`filter::hash`]) over every segment, leaving out the calls at `gone`. Segments are
+    /// searched by earliest date, up to the first that starts after the call found so far: a
+    /// live feed's segments mostly follow each other in time, so a repeat caller's first call
+    /// is found in one segment, not in each that holds the caller.
     fn first_of_group(
         &self,
         t: &WriteTables<'_>,
@@ -1107,7 +1106,7 @@ fn post(postings: &mut BuilderPostings, kind: Posting, value: &str, row: u32) {
 
 /// Calls `f` with each derived posting (every kind rebuilt from the record alone, see
 /// [`small::is_derived`]) that holds `call`.
-pub(crate) fn for_each_derived<'a>(call: &CallRef<'a>, mut f: impl FnMut(Posting, &'a str)) {
+pub(crate) fn for_each_derived(call: &CallRef<'_>, mut f: impl FnMut(Posting, &str)) {
     f(Posting::Property, call.property_sid);
     f(Posting::Disposition, call.disposition.as_str());
     f(Posting::To, call.to);
@@ -1283,7 +1282,7 @@ impl SegmentBuilder {
             .collect();
         postings.sort_by(|a, b| a.0.cmp(&b.0));
         // The segment's keys come after every stored one (its id is the highest) and in
-        // order: they are appended through cursors.
+        // order: they are appended through cursors (a small segment has no `dates` entry).
         let mut cursor = t
             .postings
             .upper_bound_mut(Bound::<(u32, u8, &str)>::Unbounded)?;
@@ -1294,13 +1293,15 @@ impl SegmentBuilder {
             cursor.insert_before((self.seg, kind as u8, value.as_str()), bytes.as_slice())?;
         }
         cursor.close()?;
-        let mut cursor = t
-            .dates
-            .upper_bound_mut(Bound::<(u32, u32, u32)>::Unbounded)?;
-        for &(account, date, row) in &self.dates {
-            cursor.insert_before((self.seg, account, date), row)?;
+        if !self.dates.is_empty() {
+            let mut cursor = t
+                .dates
+                .upper_bound_mut(Bound::<(u32, u32, u32)>::Unbounded)?;
+            for &(account, date, row) in &self.dates {
+                cursor.insert_before((self.seg, account, date), row)?;
+            }
+            cursor.close()?;
         }
-        cursor.close()?;
         t.segments
             .insert(self.seg, codec::encode_header(&self.header)?.as_slice())?;
         Ok(())

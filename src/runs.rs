@@ -443,7 +443,13 @@ mod tests {
             builder.push(&[&key[..1], &key[1..]], *row).unwrap();
         }
         assert_eq!(builder.len(), run.len());
-        builder.encode().unwrap().write(table, seg).unwrap();
+        // Bucketed by the first byte, as caller keys are by their scope: ranks and the bytes
+        // after the bucket must order them as whole keys do.
+        builder
+            .encode_bucketed(|_| 1)
+            .unwrap()
+            .write(table, seg)
+            .unwrap();
     }
 
     fn scan(

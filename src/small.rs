@@ -13,9 +13,9 @@
 //! its id is never used again); the merge that copies small segments into a large one posts
 //! each record as it copies it.
 
-use foldhash::HashMap;
 use std::sync::Arc;
 
+use foldhash::HashMap;
 use redb::ReadableTable;
 use roaring::RoaringBitmap;
 

@@ -2,12 +2,12 @@
 //!
 //! Every table is declared here, once. See ARCHITECTURE.md for the storage shape.
 
-use foldhash::{HashMap, HashMapExt};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use foldhash::{HashMap, HashMapExt};
 use redb::backends::InMemoryBackend;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
