@@ -1,11 +1,12 @@
 //! Queries over one large account, whose postings are kept dense over tens of thousands of rows
 //! in one segment, against the naive model: random combinations of filters, dates, Unique,
 //! skip and count, on a compacted store, then after late calls, upserts and deletes have added
-//! a segment and tombstones.
+//! a segment and tombstones. Also a large batch's checks (its first invalid record, the last
+//! record of a repeated CallSid) against the model's.
 
 use callstore::generate::{GenerateOptions, Generator};
 use callstore::reference::Reference;
-use callstore::{Call, Disposition, Query, Store, UniqueFilter};
+use callstore::{Call, Disposition, Error, Query, Store, StoreError, UniqueFilter};
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::{Config, TestRunner};
@@ -224,4 +225,54 @@ fn large_account(small_rows: usize) {
     assert_eq!(store.delete(&gone).expect("delete"), model.delete(&gone));
     assert!(store.stats().expect("stats").segments >= 2);
     check_queries(&store, &model, &v, 40);
+}
+
+#[test]
+fn a_large_batch_is_checked_and_deduplicated_as_the_model_does() {
+    // Over 4,096 calls: normalized in two halves at once, and its segment built on a second
+    // thread.
+    let options = GenerateOptions {
+        calls: 6_000,
+        seed: 5,
+        accounts: 1,
+    };
+    let calls: Vec<Call> = Generator::new(&options).collect();
+    let v = vocabulary(&calls);
+    let store = Store::in_memory().expect("store");
+    let mut model = Reference::new();
+
+    // An invalid record in each half: both refuse the batch naming the first, and keep nothing.
+    let mut bad = calls.clone();
+    bad[4_500].to = String::new();
+    bad[1_200].account_sid = " ".into();
+    let want = match model.write(bad.clone()) {
+        Err(StoreError::InvalidRecord { index, .. }) => index,
+        other => panic!("the model took the batch: {other:?}"),
+    };
+    assert_eq!(want, 1_200);
+    match store.write(bad) {
+        Err(Error::Store(StoreError::InvalidRecord { index, .. })) => assert_eq!(index, want),
+        other => panic!("the store took the batch: {other:?}"),
+    }
+    assert_eq!(store.stats().expect("stats").calls, 0);
+
+    // Repeated CallSids: the last record of each wins (new dispositions and durations).
+    let mut repeated = calls.clone();
+    for call in calls.iter().step_by(7) {
+        let mut again = call.clone();
+        again.disposition = Disposition::ALL[(call.duration % 5) as usize];
+        again.duration += 1;
+        repeated.push(again);
+    }
+    store.write(repeated.clone()).expect("write");
+    model.write(repeated).expect("model write");
+    for call in &calls {
+        assert_eq!(
+            store.get(&call.call_sid).expect("get"),
+            model.get(&call.call_sid),
+            "{}",
+            call.call_sid
+        );
+    }
+    check_queries(&store, &model, &v, 20);
 }
