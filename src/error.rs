@@ -221,6 +221,9 @@ pub enum StoreError {
     Storage(redb::Error),
     /// A stored value does not decode: the file is damaged or was written by other software.
     Corrupt(String),
+    /// A bulk import met an error in writing a segment (returned then) and writes nothing
+    /// more.
+    ImportEnded,
 }
 
 impl fmt::Display for StoreError {
@@ -277,6 +280,11 @@ impl fmt::Display for StoreError {
             ),
             StoreError::Storage(e) => write!(f, "storage error: {e}"),
             StoreError::Corrupt(what) => write!(f, "the store is damaged: {what}"),
+            StoreError::ImportEnded => write!(
+                f,
+                "this import ended at an earlier error (returned then) and writes nothing more; \
+                 start a new import"
+            ),
         }
     }
 }

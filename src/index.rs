@@ -504,7 +504,7 @@ pub(crate) struct WriteCaches {
 
 /// A write: calls to insert or replace (normalized and deduplicated) and CallSids to delete.
 pub(crate) struct Batch<'a> {
-    pub upserts: Vec<Call>,
+    pub upserts: &'a [Call],
     pub deletes: &'a [String],
 }
 
@@ -560,7 +560,7 @@ pub(crate) fn apply(
     // 2. A property belongs to one account while it has calls.
     let pending = caches.pending.read(&t.counts)?;
     let pending = pending.sum();
-    let stored_properties = check_bindings(t, pending, &batch.upserts, &removed)?;
+    let stored_properties = check_bindings(t, pending, batch.upserts, &removed)?;
     // 3. Remove the old versions; register the new calls.
     let mut tombstones: BTreeMap<u32, RoaringBitmap> = BTreeMap::new();
     let mut counts = CountDeltas::default();
@@ -568,12 +568,12 @@ pub(crate) fn apply(
         tombstones.entry(loc.0).or_default().insert(loc.1);
         counts.add(call, false);
     }
-    for call in &batch.upserts {
+    for call in batch.upserts {
         counts.add(call, true);
     }
     let (account_ids, added) = counts.apply(t, &stored_properties, pending)?;
     let mut rows: Vec<(u32, &Call)> = Vec::with_capacity(batch.upserts.len());
-    for call in &batch.upserts {
+    for call in batch.upserts {
         let account = account_ids.get(&call.account_sid).copied().ok_or_else(|| {
             StoreError::Corrupt(format!("account {:?} has no id", call.account_sid))
         })?;
@@ -611,7 +611,7 @@ pub(crate) fn apply(
                 builder.add_row(account, call.date_start);
             }
         }
-        let groups = caller_groups(t, &stored, &removed, &batch.upserts)?;
+        let groups = caller_groups(t, &stored, &removed, batch.upserts)?;
         let parts = match side {
             Some(side) => side
                 .join()

@@ -50,6 +50,7 @@ mod error;
 mod exec;
 mod filter;
 pub mod generate;
+mod import;
 mod index;
 mod json;
 mod model;
@@ -63,6 +64,7 @@ mod store;
 mod view;
 
 pub use error::{ApiError, Error, ErrorCode, RecordError, Result, StoreError};
+pub use import::{DEFAULT_IMPORT_SEGMENT_ROWS, Import};
 pub use json::{ApiCall, Response};
 pub use model::{
     ANONYMOUS, Call, Disposition, Field, FieldValue, TrafficType, caller_identity, normalize_phone,

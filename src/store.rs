@@ -343,7 +343,11 @@ impl Store {
     ///
     /// Calls are normalized first ([`Call::normalize`]).
     pub fn write(&self, calls: Vec<Call>) -> Result<WriteSummary> {
-        let upserts = prepare(calls)?;
+        self.write_prepared(&prepare(calls)?)
+    }
+
+    /// Writes calls that [`prepare`] returned, in one durable commit.
+    pub(crate) fn write_prepared(&self, upserts: &[Call]) -> Result<WriteSummary> {
         let applied = self.apply(Batch {
             upserts,
             deletes: &[],
@@ -359,7 +363,7 @@ impl Store {
     pub fn delete<S: AsRef<str>>(&self, call_sids: &[S]) -> Result<usize> {
         let deletes: Vec<String> = call_sids.iter().map(|s| s.as_ref().to_string()).collect();
         let applied = self.apply(Batch {
-            upserts: Vec::new(),
+            upserts: &[],
             deletes: &deletes,
         })?;
         Ok(applied.deleted)
@@ -562,7 +566,13 @@ impl Store {
 
 /// Normalizes a batch and keeps the last record of each CallSid, in the order of those last
 /// records. A large batch is normalized in two halves at once.
-fn prepare(calls: Vec<Call>) -> Result<Vec<Call>, StoreError> {
+pub(crate) fn prepare(calls: Vec<Call>) -> Result<Vec<Call>, StoreError> {
+    Ok(last_of_each(normalize_batch(calls)?))
+}
+
+/// Normalizes every call of a batch (its two halves at once when it is large); an error names
+/// the first invalid one.
+pub(crate) fn normalize_batch(calls: Vec<Call>) -> Result<Vec<Call>, StoreError> {
     let mut calls = calls;
     let half = if calls.len() >= index::PARALLEL_ROWS && index::parallel() {
         calls.len() / 2
@@ -582,24 +592,37 @@ fn prepare(calls: Vec<Call>) -> Result<Vec<Call>, StoreError> {
         head.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
         tail?;
     }
+    Ok(calls)
+}
+
+/// The last call of each CallSid, in order.
+pub(crate) fn last_of_each(calls: Vec<Call>) -> Vec<Call> {
+    match last_of_each_mask(&calls) {
+        None => calls,
+        Some(keep) => calls
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(c, k)| k.then_some(c))
+            .collect(),
+    }
+}
+
+/// Which calls are the last of their CallSid; `None` when no CallSid repeats.
+pub(crate) fn last_of_each_mask(calls: &[Call]) -> Option<Vec<bool>> {
     let mut last: HashMap<&str, usize> = HashMap::with_capacity(calls.len());
     for (i, call) in calls.iter().enumerate() {
         last.insert(call.call_sid.as_str(), i);
     }
     if last.len() == calls.len() {
-        // No CallSid repeats.
-        return Ok(calls);
+        return None;
     }
-    let keep: Vec<bool> = calls
-        .iter()
-        .enumerate()
-        .map(|(i, c)| last.get(c.call_sid.as_str()) == Some(&i))
-        .collect();
-    Ok(calls
-        .into_iter()
-        .zip(keep)
-        .filter_map(|(c, k)| k.then_some(c))
-        .collect())
+    Some(
+        calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| last.get(c.call_sid.as_str()) == Some(&i))
+            .collect(),
+    )
 }
 
 /// Normalizes `calls`, the batch's from index `first` on; stops at the first invalid one.

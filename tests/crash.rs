@@ -1,6 +1,7 @@
 //! Crash safety (SPEC §5): a child process writes batch after batch to a store file and is killed
 //! with SIGKILL at random moments; after each kill the store is reopened and must hold exactly
-//! the batches reported committed, plus possibly the one in flight, never part of one. Every
+//! the batches reported committed, plus possibly the one in flight, never part of one (a bulk
+//! import in flight may be in up to any of its segments, each written atomically). Every
 //! query must then equal the naive model's answer over what is present, and the writing goes on
 //! on the reopened file.
 //!
@@ -55,6 +56,9 @@ enum Op {
     Delete(Vec<String>),
     /// A full merge; the contents do not change.
     Compact,
+    /// New calls and upserts as `Write`'s, in batches of a bulk import that writes a segment
+    /// every few calls without forcing it to disk, and makes it all durable at its end.
+    Import(Vec<Vec<Call>>),
 }
 
 fn call(rng: &mut Rng, sid: String, note: String) -> Call {
@@ -85,8 +89,9 @@ fn op(seed: u64, n: u64) -> Op {
             .collect();
         return Op::Delete(sids);
     }
+    let import = n >= 3 && roll == 3;
     let mut calls = Vec::new();
-    for i in 0..2 + rng.below(6) {
+    for i in 0..2 + rng.below(if import { 16 } else { 6 }) {
         calls.push(call(&mut rng, format!("B{n}-{i}"), format!("batch {n}")));
     }
     if n >= 1 {
@@ -95,8 +100,19 @@ fn op(seed: u64, n: u64) -> Op {
             calls.push(call(&mut rng, sid, format!("upsert in batch {n}")));
         }
     }
+    if import {
+        let mut batches = Vec::new();
+        while !calls.is_empty() {
+            let rest = calls.split_off(calls.len().min(1 + rng.below(5) as usize));
+            batches.push(std::mem::replace(&mut calls, rest));
+        }
+        return Op::Import(batches);
+    }
     Op::Write(calls)
 }
+
+/// The calls an import in the child holds before it writes a segment.
+const IMPORT_SEGMENT_ROWS: usize = 3;
 
 fn apply(model: &mut Reference, op: &Op) {
     match op {
@@ -107,7 +123,39 @@ fn apply(model: &mut Reference, op: &Op) {
             model.delete(sids);
         }
         Op::Compact => {}
+        Op::Import(batches) => {
+            for batch in batches {
+                model
+                    .write(batch.clone())
+                    .expect("the model refuses a batch");
+            }
+        }
     }
+}
+
+/// The states `op` may leave after `model`: its end, and for an import, also the state after
+/// each of its segments but the last (a segment is written once the calls held reach
+/// [`IMPORT_SEGMENT_ROWS`], the rest at its end).
+fn states_after(model: &Reference, op: &Op) -> Vec<Reference> {
+    let mut states = Vec::new();
+    let mut state = model.clone();
+    if let Op::Import(batches) = op {
+        let mut held = 0;
+        for (i, batch) in batches.iter().enumerate() {
+            // Writing the batches of a segment one by one leaves what writing them together
+            // does (upserts, the last call of a CallSid winning).
+            apply(&mut state, &Op::Write(batch.clone()));
+            held += batch.len();
+            if held >= IMPORT_SEGMENT_ROWS && i + 1 < batches.len() {
+                held = 0;
+                states.push(state.clone());
+            }
+        }
+    } else {
+        apply(&mut state, op);
+    }
+    states.push(state);
+    states
 }
 
 /// The child: opens the store, writes operations from `CRASH_CHILD_START` on, reporting each.
@@ -134,6 +182,13 @@ fn child_writer() {
                 store.delete(&sids).expect("delete");
             }
             Op::Compact => store.compact().expect("compact"),
+            Op::Import(batches) => {
+                let mut import = store.import().with_segment_rows(IMPORT_SEGMENT_ROWS);
+                for batch in batches {
+                    import.write(batch).expect("import");
+                }
+                import.finish().expect("finish the import");
+            }
         }
         writeln!(out, "committed {n}").unwrap();
         out.flush().unwrap();
@@ -357,6 +412,7 @@ fn committed_batches_survive_kills_and_others_leave_no_trace() {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let (mut in_flight_applied, mut in_flight_absent, mut finished_runs) = (0, 0, 0);
+    let mut import_segments_in = 0;
     let mut total_ops = 0;
     let mut kill = 0;
     let mut group = 0;
@@ -394,44 +450,54 @@ fn committed_batches_survive_kills_and_others_leave_no_trace() {
                 next = last + 1;
             }
             let got = contents(&store);
-            let before = model_contents(&model);
-            if got != before {
-                let mut after = model.clone();
-                apply(&mut after, &op(store_seed, next));
-                let after_contents = model_contents(&after);
-                assert!(
-                    got == after_contents,
-                    "{context}: the store holds neither the state after operation {} nor after \
-                     {next}\nstore: {:?}\nbefore: {:?}\nafter: {:?}",
-                    next as i64 - 1,
-                    sids(&got),
-                    sids(&before),
-                    sids(&after_contents)
-                );
-                model = after;
-                next += 1;
-                in_flight_applied += 1;
-            } else {
+            // What the store holds: the model, or the state after operation `next` (or, for an
+            // import, after some of its segments: the child runs it again from its start).
+            let mut partial = None;
+            if got == model_contents(&model) {
                 in_flight_absent += 1;
+            } else {
+                let mut states = states_after(&model, &op(store_seed, next));
+                let found = states.iter().position(|s| model_contents(s) == got);
+                let Some(found) = found else {
+                    panic!(
+                        "{context}: the store holds neither the state after operation {} nor \
+                         after (part of) {next}\nstore: {:?}\nbefore: {:?}\nafter: {:?}",
+                        next as i64 - 1,
+                        sids(&got),
+                        sids(&model_contents(&model)),
+                        sids(&model_contents(&states[states.len() - 1]))
+                    )
+                };
+                if found + 1 == states.len() {
+                    model = states.swap_remove(found);
+                    next += 1;
+                    in_flight_applied += 1;
+                } else {
+                    partial = Some(states.swap_remove(found));
+                    import_segments_in += 1;
+                }
             }
-            // Markers: every write batch up to `next` is there, none after it.
+            // Markers: every write batch up to `next` is there, none after it (but the one of
+            // an import partly in, written with its first segment).
             for n in 0..next + 2 {
-                if matches!(op(store_seed, n), Op::Write(_)) {
+                if matches!(op(store_seed, n), Op::Write(_) | Op::Import(_)) {
                     assert_eq!(
                         store.get(&format!("B{n}-0")).unwrap().is_some(),
-                        n < next,
+                        n < next || (n == next && partial.is_some()),
                         "{context}: marker of batch {n} with {next} operations in"
                     );
                 }
             }
-            check_queries(&store, &model, next, &context);
+            let model = partial.as_ref().unwrap_or(&model);
+            check_queries(&store, model, next, &context);
             total_ops = total_ops.max(next);
         }
     }
     eprintln!(
         "crash test: {kills} kills over {group} stores in {:.1} s; in-flight operation found \
-         applied {in_flight_applied} times, absent {in_flight_absent} times; {finished_runs} \
-         runs ended before their kill; up to {total_ops} operations per store",
+         applied {in_flight_applied} times, absent {in_flight_absent} times, an import partly \
+         in {import_segments_in} times; {finished_runs} runs ended before their kill; up to \
+         {total_ops} operations per store",
         started.elapsed().as_secs_f64()
     );
 }
@@ -455,7 +521,7 @@ fn a_kill_while_creating_leaves_a_file_that_opens() {
         }
         match Store::open_or_create(&db) {
             Ok(store) => {
-                // The operations reported, and perhaps the next one.
+                // The operations reported, and perhaps (some segments of) the next one.
                 let mut model = Reference::new();
                 let reported = run.last_committed.map_or(0, |last| last + 1);
                 for n in 0..reported {
@@ -463,8 +529,14 @@ fn a_kill_while_creating_leaves_a_file_that_opens() {
                 }
                 let got = contents(&store);
                 if got != model_contents(&model) {
-                    apply(&mut model, &op(1, reported));
-                    assert_eq!(sids(&got), sids(&model_contents(&model)), "try {t}");
+                    let states = states_after(&model, &op(1, reported));
+                    assert!(
+                        states.iter().any(|s| model_contents(s) == got),
+                        "try {t}: the store holds {:?}, the state after {reported} operations \
+                         is {:?}",
+                        sids(&got),
+                        sids(&model_contents(&states[states.len() - 1]))
+                    );
                 }
             }
             Err(e) => refused.push(format!(

@@ -108,6 +108,8 @@ fn call_strategy() -> impl Strategy<Value = Call> {
 #[derive(Clone, Debug)]
 enum Op {
     Write(Vec<Call>),
+    /// A bulk import of these batches, holding this many calls before it writes a segment.
+    Import(Vec<Vec<Call>>, usize),
     Delete(Vec<String>),
     Reopen,
     Compact,
@@ -202,6 +204,11 @@ fn query_strategy() -> impl Strategy<Value = Query> {
 fn op_strategy() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => proptest::collection::vec(call_strategy(), 1..10).prop_map(Op::Write),
+        2 => (
+            proptest::collection::vec(proptest::collection::vec(call_strategy(), 1..8), 1..5),
+            1usize..20,
+        )
+            .prop_map(|(batches, rows)| Op::Import(batches, rows)),
         2 => proptest::collection::vec((0usize..42).prop_map(|i| format!("CA{i:02}")), 1..5).prop_map(Op::Delete),
         1 => Just(Op::Reopen),
         1 => Just(Op::Compact),
@@ -298,6 +305,103 @@ fn check_stats(store: &Store, model: &Reference) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Runs an import of `batches` and checks each answer against the model: a batch with an
+/// invalid record is refused alone, as the model refuses it; the batches held are written
+/// (once `rows` calls are held, and by `finish`) as the model writes them in one batch, or, if
+/// that is refused, one by one as the model does, up to the first refused, after which the
+/// import writes nothing more.
+fn check_import(
+    store: &Store,
+    model: &mut Reference,
+    batches: Vec<Vec<Call>>,
+    rows: usize,
+) -> Result<(), TestCaseError> {
+    let mut import = store.import().with_segment_rows(rows);
+    // Batches accepted and not written yet.
+    let mut held: Vec<Vec<Call>> = Vec::new();
+    let mut accepted = 0;
+    let mut last = None;
+    for batch in batches {
+        let got = import.write(batch.clone());
+        if let Err(Error::Store(e @ StoreError::InvalidRecord { .. })) = &got {
+            let want = model.clone().write(batch);
+            prop_assert!(want.is_err(), "import refused {:?}; the model did not", e);
+            prop_assert_eq!(write_error_kind(e), write_error_kind(&want.unwrap_err()));
+            continue;
+        }
+        accepted += 1;
+        held.push(batch);
+        match got {
+            Ok(()) if import.held() == 0 => {
+                prop_assert!(write_held(model, std::mem::take(&mut held)).is_ok());
+                prop_assert_eq!(import.batches_written(), accepted);
+            }
+            Ok(()) => {
+                prop_assert_eq!(import.held(), held.iter().map(Vec::len).sum::<usize>());
+                prop_assert_eq!(import.batches_written(), accepted - held.len());
+            }
+            Err(got) => {
+                last = Some((got, std::mem::take(&mut held)));
+                break;
+            }
+        }
+    }
+    let Some((got, held)) = last else {
+        // Finish writes the rest.
+        let got = import.finish();
+        match (got, write_held(model, held)) {
+            (Ok(_), Ok(())) => {}
+            (Err(Error::Store(got)), Err((want, _))) => {
+                prop_assert_eq!(write_error_kind(&got), write_error_kind(&want))
+            }
+            (got, want) => prop_assert!(false, "finish: store {:?}, model {:?}", got, want),
+        }
+        return Ok(());
+    };
+    let before = accepted - held.len();
+    match (got, write_held(model, held)) {
+        (Error::Store(got), Err((want, written))) => {
+            prop_assert_eq!(write_error_kind(&got), write_error_kind(&want));
+            prop_assert_eq!(import.batches_written(), before + written);
+        }
+        (got, want) => prop_assert!(false, "import: store {:?}, model {:?}", got, want),
+    }
+    // The import has ended.
+    let call = Call::new("AC1", "PR1", "CA00", 1, "", Disposition::Answered);
+    let after = import.write(vec![call]);
+    prop_assert!(
+        matches!(after, Err(Error::Store(StoreError::ImportEnded))),
+        "{:?}",
+        after
+    );
+    let after = import.finish();
+    prop_assert!(
+        matches!(after, Err(Error::Store(StoreError::ImportEnded))),
+        "{:?}",
+        after
+    );
+    Ok(())
+}
+
+/// Writes the batches of a segment as the import does: all in one write, or, if that is refused,
+/// one by one up to the first refused (its error, and how many went in before it).
+fn write_held(model: &mut Reference, held: Vec<Vec<Call>>) -> Result<(), (StoreError, usize)> {
+    if held.is_empty() {
+        return Ok(());
+    }
+    let all: Vec<Call> = held.iter().flatten().cloned().collect();
+    match model.write(all) {
+        Ok(()) => Ok(()),
+        Err(StoreError::PropertyBound { .. }) => {
+            for (i, batch) in held.into_iter().enumerate() {
+                model.write(batch).map_err(|e| (e, i))?;
+            }
+            Ok(())
+        }
+        Err(e) => Err((e, 0)),
+    }
+}
+
 /// Runs a sequence on a file store (`on_file`, where `Reopen` closes and reopens the file) or on
 /// an in-memory store (faster: no fsync; `Reopen` does nothing), whose segments of at most
 /// `small_rows` rows are small (their indexes built from their records by the queries and
@@ -336,6 +440,7 @@ fn run(
                     (got, want) => prop_assert!(false, "write: store {:?}, model {:?}", got, want),
                 }
             }
+            Op::Import(batches, rows) => check_import(&store, &mut model, batches, rows)?,
             Op::Delete(sids) => {
                 let got = store
                     .delete(&sids)
