@@ -12,7 +12,7 @@
 //! store of them and shows what the engine answers, and how fast; the demo's report, its import
 //! summary included, is its output and goes to stdout (its progress bar to stderr).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Display;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
@@ -97,8 +97,8 @@ enum Command {
     /// it if needed.
     #[command(after_help = IMPORT_EXAMPLES)]
     Import {
-        /// Records per atomic write: a bad record leaves its whole batch out, and the batches
-        /// before it stored.
+        /// Records checked at a time: a bad record stops the import, leaving its whole batch
+        /// out and the batches before it stored.
         #[arg(long, value_name = "N", default_value_t = 100_000,
               value_parser = clap::value_parser!(u64).range(1..))]
         batch: u64,
@@ -245,9 +245,11 @@ fn given_on_command_line(matches: &ArgMatches, id: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 // import
 //
-// The main thread reads and parses lines into batches; a writing thread commits each batch with
-// one `Store::write` while the next one is parsed. A bad line stops the reading before its batch
-// is sent, so nothing of its batch is written; the batches sent before it are.
+// The main thread reads and parses lines into batches; a writing thread hands each batch to one
+// `Store::import` (which checks it at once, and writes a segment every 262,144 calls) while the
+// next ones are parsed, and finishes the import (durably) at the end. A bad line stops the
+// reading before its batch is sent, so nothing of its batch is written; the batches sent before
+// it are, and made durable.
 
 /// Where a record came from: an input's index and a line number (from 1).
 #[derive(Clone, Copy)]
@@ -310,7 +312,7 @@ fn import(db: &Path, files: &[PathBuf], batch_size: u64) -> Result<ExitCode, Fai
         bytes: 0,
         progress: Progress::new(start),
     };
-    let (sender, receiver) = mpsc::sync_channel::<Batch>(1);
+    let (sender, receiver) = mpsc::sync_channel::<Batch>(batches_ahead(batch_size));
     let (read, written) = thread::scope(|scope| {
         let writer = scope.spawn(|| write_batches(&store, receiver));
         let read = reader.read_all(files, &sender);
@@ -356,26 +358,80 @@ fn import(db: &Path, files: &[PathBuf], batch_size: u64) -> Result<ExitCode, Fai
     }
 }
 
-/// Writes each batch received as one atomic write; returns the records committed.
+/// How many parsed batches may wait for the writer: about a segment's worth of calls, so that
+/// parsing goes on while the import writes a segment.
+fn batches_ahead(batch_size: u64) -> usize {
+    let segment = callstore::DEFAULT_IMPORT_SEGMENT_ROWS as u64;
+    usize::try_from(segment.div_ceil(batch_size.max(1)).clamp(1, 64)).unwrap_or(1)
+}
+
+/// Imports the batches received, and finishes the import when they end (the reading stopped
+/// or completed); returns the records committed.
 fn write_batches(store: &Store, batches: mpsc::Receiver<Batch>) -> Result<u64, Box<WriteFailure>> {
-    let mut committed = 0u64;
+    let mut import = store.import();
+    let mut written = Written::default();
     for Batch { calls, positions } in batches {
-        let n = calls.len() as u64;
         // Keep the CallSids, to map a refused record back to its line.
         let call_sids: Vec<String> = calls.iter().map(|c| c.call_sid.clone()).collect();
-        match store.write(calls) {
-            Ok(_) => committed += n,
-            Err(error) => {
-                return Err(Box::new(WriteFailure {
-                    committed,
-                    positions,
-                    call_sids,
-                    error,
-                }));
+        match import.write(calls) {
+            // This batch alone is refused: the ones before it are written.
+            Err(error @ Error::Store(StoreError::InvalidRecord { .. })) => {
+                let flushed = import.flush();
+                written.update(&import);
+                return Err(match flushed {
+                    Ok(()) => Box::new(WriteFailure {
+                        committed: written.records,
+                        positions,
+                        call_sids,
+                        error,
+                    }),
+                    Err(error) => written.refused(error),
+                });
+            }
+            result => {
+                written.held.push_back((positions, call_sids));
+                written.update(&import);
+                result.map_err(|error| written.refused(error))?;
             }
         }
     }
-    Ok(committed)
+    let flushed = import.flush();
+    written.update(&import);
+    flushed.map_err(|error| written.refused(error))?;
+    Ok(written.records)
+}
+
+/// The batches an import was given: how many records are written, and the lines and CallSids of
+/// the batches not written yet.
+#[derive(Default)]
+struct Written {
+    records: u64,
+    batches: usize,
+    held: VecDeque<(Vec<Position>, Vec<String>)>,
+}
+
+impl Written {
+    /// Counts the batches the import has written since.
+    fn update(&mut self, import: &callstore::Import<'_>) {
+        while self.batches < import.batches_written() {
+            let Some((positions, _)) = self.held.pop_front() else {
+                break;
+            };
+            self.records += positions.len() as u64;
+            self.batches += 1;
+        }
+    }
+
+    /// The failure of the first batch not written.
+    fn refused(&mut self, error: Error) -> Box<WriteFailure> {
+        let (positions, call_sids) = self.held.pop_front().unwrap_or_default();
+        Box::new(WriteFailure {
+            committed: self.records,
+            positions,
+            call_sids,
+            error,
+        })
+    }
 }
 
 /// Reads inputs into batches.
@@ -837,8 +893,8 @@ fn generate_jsonl(calls: u64, seed: u64, accounts: u32) -> Result<ExitCode, Fail
     Ok(ExitCode::SUCCESS)
 }
 
-/// Calls per atomic write in the demo's import, as `import`'s default batch.
-const DEMO_BATCH: usize = 200_000;
+/// Calls per batch the demo hands to its import, as `import`'s default batch.
+const DEMO_BATCH: usize = 100_000;
 
 /// A folder of the system's temporary folder, removed with everything in it when dropped.
 struct TempFolder(PathBuf);
@@ -956,22 +1012,20 @@ struct Imported {
     largest_account: Option<String>,
 }
 
-/// Generates the calls on this thread in batches, while a writing thread commits the batch
-/// before with one `Store::write`.
+/// Generates the calls on this thread in batches, while a writing thread imports the batches
+/// before (one `Store::import`, finished at the end).
 fn demo_import(store: &Store, options: &GenerateOptions) -> Result<Imported, Failure> {
     let start = Instant::now();
     let mut progress = Progress::with_total(start, options.calls);
     let mut per_account: HashMap<String, u64> = HashMap::new();
-    let (sender, receiver) = mpsc::sync_channel::<Vec<Call>>(1);
+    let (sender, receiver) = mpsc::sync_channel::<Vec<Call>>(batches_ahead(DEMO_BATCH as u64));
     let written = thread::scope(|scope| {
         let writer = scope.spawn(move || -> Result<u64, Error> {
-            let mut committed = 0u64;
+            let mut import = store.import();
             for batch in receiver {
-                let n = batch.len() as u64;
-                store.write(batch)?;
-                committed += n;
+                import.write(batch)?;
             }
-            Ok(committed)
+            Ok(import.finish()?.written as u64)
         });
         let mut generator = Generator::new(options);
         let mut generated = 0u64;
