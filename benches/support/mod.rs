@@ -555,14 +555,16 @@ pub fn create_store(path: &Path) -> Store {
     Store::create(path).expect("create store")
 }
 
-/// Reads a JSONL file of ingest records and writes them in batches of `batch`, each committed;
-/// returns how many calls were written.
+/// Reads a JSONL file of ingest records and imports them in batches of `batch` through one
+/// [`Store::import`], finished (durable) at the end; returns how many calls were read.
 pub fn import_jsonl_callstore(store: &Store, jsonl: &Path, batch: usize) -> u64 {
     let mut written = 0u64;
+    let mut import = store.import();
     for_jsonl_batches(jsonl, batch, |calls| {
         written += calls.len() as u64;
-        store.write(calls).expect("write");
+        import.write(calls).expect("import");
     });
+    import.finish().expect("finish the import");
     written
 }
 
