@@ -579,10 +579,12 @@ pub fn import_jsonl_sqlite(conn: &mut Connection, jsonl: &Path, batch: usize) ->
 }
 
 /// Parses a JSONL file with [`Call::from_json`] and hands it over in batches: the parsing runs
-/// on a thread of its own, a batch ahead of `f` (as `callstore import` does), so that parsing
-/// and writing overlap on a machine with two cores. Both sides of a comparison read through it.
+/// on a thread of its own, up to an import segment's worth of batches ahead of `f` (as
+/// `callstore import` does), so that parsing and writing overlap on a machine with two cores.
+/// Both sides of a comparison read through it.
 pub fn for_jsonl_batches(jsonl: &Path, batch: usize, mut f: impl FnMut(Vec<Call>)) {
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<Call>>(1);
+    let ahead = callstore::DEFAULT_IMPORT_SEGMENT_ROWS.div_ceil(batch.max(1));
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<Call>>(ahead);
     std::thread::scope(|scope| {
         scope.spawn(move || {
             let file = fs::File::open(jsonl).expect("open JSONL");
