@@ -1,6 +1,12 @@
-//! `ops`: a sequence of writes, deletes, queries, counts, gets and compactions, applied to an
-//! in-memory store and to the naive model (`callstore::reference::Reference`), with agreement
-//! checked after every step (the way redb's `fuzz_redb` checks its B-trees against a `BTreeMap`).
+//! `ops`: a sequence of writes, bulk imports, deletes, queries, counts, gets and compactions,
+//! applied to an in-memory store and to the naive model (`callstore::reference::Reference`), with
+//! agreement checked after every step (the way redb's `fuzz_redb` checks its B-trees against a
+//! `BTreeMap`).
+//!
+//! The model has only an atomic `write`, so an import (`Store::import`) is mirrored on it the
+//! way `tests/model_equivalence.rs`'s `check_import` does: the accepted batches held are written
+//! to the model when the import writes its segment, all in one write, or, if that is refused
+//! (a property bound), one by one up to the first refused.
 //!
 //! Every value comes from a small pool, so that CallSids collide (upserts, duplicates within a
 //! batch, deletes of first calls), dates tie, callers repeat across properties and accounts, and
@@ -16,6 +22,11 @@ use libfuzzer_sys::fuzz_target;
 
 const MAX_OPS: usize = 10;
 const MAX_BATCH: usize = 5;
+/// The most batches of an import.
+const MAX_IMPORT_BATCHES: u8 = 4;
+/// The most calls an import holds before writing a segment: up to 4 batches of 5 calls, so
+/// that segments are written at every batch, after some, or only by `finish`.
+const MAX_SEGMENT_ROWS: u8 = 20;
 
 const ACCOUNTS: [&str; 3] = ["AC1", "AC2", "AC3"];
 /// Properties and the account each normally belongs to; PR9 is never written.
@@ -211,6 +222,10 @@ enum Op {
     Count(QuerySpec),
     Get(u8),
     Compact,
+    /// A bulk import of batches, holding `segment_rows` calls (1..=20) before writing them as a
+    /// segment. Made in `Input::arbitrary`, for a modest share of the ops.
+    #[arbitrary(skip)]
+    Import(Vec<Vec<CallSpec>>, u8),
 }
 
 #[derive(Debug)]
@@ -232,6 +247,18 @@ impl<'a> Arbitrary<'a> for Input {
         };
         let mut ops = Vec::new();
         while ops.len() < MAX_OPS && !u.is_empty() {
+            // One op in eight is an import (none once the input runs out).
+            if u.int_in_range(0u8..=7)? == 7 {
+                let segment_rows = u.int_in_range(1..=MAX_SEGMENT_ROWS)?;
+                let mut batches = Vec::new();
+                for _ in 0..u.int_in_range(0..=MAX_IMPORT_BATCHES)? {
+                    let mut batch: Vec<CallSpec> = u.arbitrary()?;
+                    batch.truncate(MAX_BATCH);
+                    batches.push(batch);
+                }
+                ops.push(Op::Import(batches, segment_rows));
+                continue;
+            }
             let mut op = Op::arbitrary(u)?;
             match &mut op {
                 Op::Write(batch) => batch.truncate(MAX_BATCH),
@@ -256,6 +283,132 @@ fn error_kind(e: &StoreError) -> String {
             call_sid, bound_to, ..
         } => format!("{call_sid} bound to {bound_to}"),
         other => format!("unexpected: {other}"),
+    }
+}
+
+/// Writes the batches an import held to the model as the import writes them: all in one write,
+/// or, if that gives `PropertyBound`, one by one up to the first refused (its error, and how
+/// many batches went in before it).
+fn model_write_held(
+    model: &mut Reference,
+    held: Vec<Vec<Call>>,
+) -> Result<(), (StoreError, usize)> {
+    if held.is_empty() {
+        return Ok(());
+    }
+    let all: Vec<Call> = held.iter().flatten().cloned().collect();
+    match model.write(all) {
+        Ok(()) => Ok(()),
+        Err(StoreError::PropertyBound { .. }) => {
+            for (i, batch) in held.into_iter().enumerate() {
+                model.write(batch).map_err(|e| (e, i))?;
+            }
+            Ok(())
+        }
+        Err(e) => Err((e, 0)),
+    }
+}
+
+/// Runs an import of `batches` on the store, holding `segment_rows` calls before writing a
+/// segment, and mirrors it on the model (as `tests/model_equivalence.rs`'s `check_import`).
+fn check_import(store: &Store, model: &mut Reference, batches: &[Vec<CallSpec>], segment_rows: u8) {
+    let segment_rows = usize::from(segment_rows);
+    let mut import = store.import().with_segment_rows(segment_rows);
+    // Accepted batches not written yet.
+    let mut held: Vec<Vec<Call>> = Vec::new();
+    let mut accepted = 0;
+    for specs in batches {
+        let batch: Vec<Call> = specs.iter().map(CallSpec::call).collect();
+        let got = import.write(batch.clone());
+        if let Err(Error::Store(e @ StoreError::InvalidRecord { .. })) = &got {
+            let want = model.clone().write(batch);
+            let Err(want) = want else {
+                panic!("import refused a batch ({e:?}); the model accepts it");
+            };
+            assert_eq!(
+                error_kind(e),
+                error_kind(&want),
+                "import: refused batches differ"
+            );
+            // The import goes on as it was.
+            let calls: usize = held.iter().map(Vec::len).sum();
+            assert_eq!(import.held(), calls, "held after a refused batch");
+            assert_eq!(import.batches_written(), accepted - held.len());
+            continue;
+        }
+        accepted += 1;
+        if batch.is_empty() && held.is_empty() && got.is_ok() {
+            // Nothing to hold: counted as written at once.
+            assert_eq!(import.batches_written(), accepted, "an empty batch");
+            continue;
+        }
+        held.push(batch);
+        // The import writes a segment once it holds `segment_rows` calls (an empty batch adds
+        // none).
+        let calls: usize = held.iter().map(Vec::len).sum();
+        let full = calls >= segment_rows;
+        match got {
+            Ok(()) if full => {
+                assert_eq!(import.held(), 0, "held after a segment");
+                if let Err((want, written)) = model_write_held(model, std::mem::take(&mut held)) {
+                    panic!("import wrote a segment; the model refuses it ({want:?}, {written} in)");
+                }
+                assert_eq!(import.batches_written(), accepted, "batches written");
+            }
+            Ok(()) => {
+                assert_eq!(import.held(), calls, "calls held");
+                assert_eq!(
+                    import.batches_written(),
+                    accepted - held.len(),
+                    "batches written"
+                );
+            }
+            Err(Error::Store(got)) => {
+                assert!(
+                    full,
+                    "import: {got:?} with no segment to write ({calls} calls held)"
+                );
+                let before = accepted - held.len();
+                match model_write_held(model, std::mem::take(&mut held)) {
+                    Err((want, written)) => {
+                        assert_eq!(error_kind(&got), error_kind(&want), "import errors differ");
+                        assert_eq!(
+                            import.batches_written(),
+                            before + written,
+                            "batches written"
+                        );
+                    }
+                    Ok(()) => panic!("import: engine {got:?}; the model accepts the segment"),
+                }
+                // The import has ended.
+                let call = Call::new("AC1", "PR1", "CA0", 1, "+15550100", Disposition::Answered);
+                let after = import.write(vec![call]);
+                assert!(
+                    matches!(after, Err(Error::Store(StoreError::ImportEnded))),
+                    "write after the import ended: {after:?}"
+                );
+                let after = import.flush();
+                assert!(
+                    matches!(after, Err(Error::Store(StoreError::ImportEnded))),
+                    "flush after the import ended: {after:?}"
+                );
+                let after = import.finish();
+                assert!(
+                    matches!(after, Err(Error::Store(StoreError::ImportEnded))),
+                    "finish after the import ended: {after:?}"
+                );
+                return;
+            }
+            Err(got) => panic!("import: unexpected error {got:?}"),
+        }
+    }
+    // Finish writes the rest.
+    match (import.finish(), model_write_held(model, held)) {
+        (Ok(_), Ok(())) => {}
+        (Err(Error::Store(got)), Err((want, _))) => {
+            assert_eq!(error_kind(&got), error_kind(&want), "finish errors differ")
+        }
+        (got, want) => panic!("finish: engine {got:?}, model {want:?}"),
     }
 }
 
@@ -345,6 +498,10 @@ fuzz_target!(|input: Input| {
             }
             Op::Compact => {
                 store.compact().expect("compact");
+                check_step(&store, &model, step);
+            }
+            Op::Import(batches, segment_rows) => {
+                check_import(&store, &mut model, batches, *segment_rows);
                 check_step(&store, &model, step);
             }
         }
