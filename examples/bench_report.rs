@@ -461,21 +461,21 @@ fn render_size(w: &mut String, criterion: &Path, size: &Size) {
         if !bulk.is_null() {
             line(
                 w,
-                "bulk import from JSONL, batches of 100k committed (SQLite: indexes present)",
+                "bulk import from JSONL, batches of 100k (callstore: `Store::import`, durable segments of 262,144; SQLite: indexes present, each batch committed)",
                 &bulk["calls"],
                 &bulk["callstore_jsonl"],
                 &bulk["sqlite_jsonl"],
             );
             line(
                 w,
-                "bulk import from JSONL (SQLite: rows first with the journal off, then indexes, Unique/Repeat, ANALYZE)",
+                "bulk import from JSONL (SQLite: rows first with neither journal nor sync, then indexes, Unique/Repeat, ANALYZE)",
                 &bulk["calls"],
                 &bulk["callstore_jsonl"],
                 &bulk["sqlite_jsonl_deferred_indexes"],
             );
             line(
                 w,
-                "bulk import from typed records (SQLite: indexes present)",
+                "bulk import from typed records, batches of 100k (callstore: `Store::import`; SQLite: indexes present)",
                 &bulk["calls"],
                 &bulk["callstore_typed"],
                 &bulk["sqlite_typed"],
