@@ -83,7 +83,7 @@ Example (after a bulk import):
 #[derive(Parser)]
 #[command(name = "callstore", version, after_help = EXAMPLES)]
 struct Cli {
-    /// The store file.
+    /// The store file (`demo` without --db: a temporary one, removed at the end).
     #[arg(long, global = true, value_name = "PATH", default_value = "calls.redb")]
     db: PathBuf,
 
