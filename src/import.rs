@@ -203,8 +203,9 @@ impl Import<'_> {
             self.add(done);
             self.batches_written += 1;
         }
-        // Every batch went in alone: the segment was refused for a binding that a later batch
-        // of it changed back.
+        // Every batch went in alone. A segment is refused only when the state its batches reach
+        // binds a property to two accounts, so one of them is refused before this; should none
+        // be, the import goes on with everything written.
         Ok(())
     }
 

@@ -32,7 +32,8 @@
 //!   `/v2/Accounts/{AccountSid}/Calls`, with every filter, `Unique`/`Repeat` caller
 //!   classification and skip/count paging (see [`parse_request`] and [`Query`]).
 //! - Atomic batch writes with upsert by CallSid, and deletes ([`Store::write`],
-//!   [`Store::delete`]); readers see consistent snapshots.
+//!   [`Store::delete`]); readers see consistent snapshots. Bulk loads through
+//!   [`Store::import`], which writes many batches as one large segment.
 //! - One redb file holding the calls in segments with roaring-bitmap indexes, so that a page
 //!   costs a few bitmap operations and the reads of its own records.
 //! - A naive [`reference`](mod@reference) model of the same semantics, used by the tests.
