@@ -132,6 +132,27 @@ impl Reference {
         Ok(())
     }
 
+    /// Writes the batches of one segment of a bulk import ([`crate::Store::import`]) as the
+    /// import does: all in one [`Reference::write`]; if that gives
+    /// [`StoreError::PropertyBound`], each batch alone, in order, up to the first refused. On an
+    /// error, returns it with how many batches went in before it.
+    pub fn write_segment(&mut self, batches: Vec<Vec<Call>>) -> Result<(), (StoreError, usize)> {
+        if batches.is_empty() {
+            return Ok(());
+        }
+        let all: Vec<Call> = batches.iter().flatten().cloned().collect();
+        match self.write(all) {
+            Ok(()) => Ok(()),
+            Err(StoreError::PropertyBound { .. }) => {
+                for (i, batch) in batches.into_iter().enumerate() {
+                    self.write(batch).map_err(|e| (e, i))?;
+                }
+                Ok(())
+            }
+            Err(e) => Err((e, 0)),
+        }
+    }
+
     /// Deletes calls by CallSid (exact, case-sensitive); returns how many of them were stored.
     /// An unknown CallSid is not an error.
     pub fn delete(&mut self, call_sids: &[impl AsRef<str>]) -> usize {

@@ -566,7 +566,7 @@ impl Store {
 
 /// Normalizes a batch and keeps the last record of each CallSid, in the order of those last
 /// records. A large batch is normalized in two halves at once.
-pub(crate) fn prepare(calls: Vec<Call>) -> Result<Vec<Call>, StoreError> {
+fn prepare(calls: Vec<Call>) -> Result<Vec<Call>, StoreError> {
     Ok(last_of_each(normalize_batch(calls)?))
 }
 

@@ -338,7 +338,7 @@ fn check_import(
         held.push(batch);
         match got {
             Ok(()) if import.held() == 0 => {
-                prop_assert!(write_held(model, std::mem::take(&mut held)).is_ok());
+                prop_assert!(model.write_segment(std::mem::take(&mut held)).is_ok());
                 prop_assert_eq!(import.batches_written(), accepted);
             }
             Ok(()) => {
@@ -354,7 +354,7 @@ fn check_import(
     let Some((got, held)) = last else {
         // Finish writes the rest.
         let got = import.finish();
-        match (got, write_held(model, held)) {
+        match (got, model.write_segment(held)) {
             (Ok(_), Ok(())) => {}
             (Err(Error::Store(got)), Err((want, _))) => {
                 prop_assert_eq!(write_error_kind(&got), write_error_kind(&want))
@@ -364,7 +364,7 @@ fn check_import(
         return Ok(());
     };
     let before = accepted - held.len();
-    match (got, write_held(model, held)) {
+    match (got, model.write_segment(held)) {
         (Error::Store(got), Err((want, written))) => {
             prop_assert_eq!(write_error_kind(&got), write_error_kind(&want));
             prop_assert_eq!(import.batches_written(), before + written);
@@ -386,25 +386,6 @@ fn check_import(
         after
     );
     Ok(())
-}
-
-/// Writes the batches of a segment as the import does: all in one write, or, if that is refused,
-/// one by one up to the first refused (its error, and how many went in before it).
-fn write_held(model: &mut Reference, held: Vec<Vec<Call>>) -> Result<(), (StoreError, usize)> {
-    if held.is_empty() {
-        return Ok(());
-    }
-    let all: Vec<Call> = held.iter().flatten().cloned().collect();
-    match model.write(all) {
-        Ok(()) => Ok(()),
-        Err(StoreError::PropertyBound { .. }) => {
-            for (i, batch) in held.into_iter().enumerate() {
-                model.write(batch).map_err(|e| (e, i))?;
-            }
-            Ok(())
-        }
-        Err(e) => Err((e, 0)),
-    }
 }
 
 /// Runs a sequence on a file store (`on_file`, where `Reopen` closes and reopens the file) or on

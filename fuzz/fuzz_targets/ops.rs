@@ -286,29 +286,6 @@ fn error_kind(e: &StoreError) -> String {
     }
 }
 
-/// Writes the batches an import held to the model as the import writes them: all in one write,
-/// or, if that gives `PropertyBound`, one by one up to the first refused (its error, and how
-/// many batches went in before it).
-fn model_write_held(
-    model: &mut Reference,
-    held: Vec<Vec<Call>>,
-) -> Result<(), (StoreError, usize)> {
-    if held.is_empty() {
-        return Ok(());
-    }
-    let all: Vec<Call> = held.iter().flatten().cloned().collect();
-    match model.write(all) {
-        Ok(()) => Ok(()),
-        Err(StoreError::PropertyBound { .. }) => {
-            for (i, batch) in held.into_iter().enumerate() {
-                model.write(batch).map_err(|e| (e, i))?;
-            }
-            Ok(())
-        }
-        Err(e) => Err((e, 0)),
-    }
-}
-
 /// Runs an import of `batches` on the store, holding `segment_rows` calls before writing a
 /// segment, and mirrors it on the model (as `tests/model_equivalence.rs`'s `check_import`).
 fn check_import(store: &Store, model: &mut Reference, batches: &[Vec<CallSpec>], segment_rows: u8) {
@@ -350,7 +327,7 @@ fn check_import(store: &Store, model: &mut Reference, batches: &[Vec<CallSpec>],
         match got {
             Ok(()) if full => {
                 assert_eq!(import.held(), 0, "held after a segment");
-                if let Err((want, written)) = model_write_held(model, std::mem::take(&mut held)) {
+                if let Err((want, written)) = model.write_segment(std::mem::take(&mut held)) {
                     panic!("import wrote a segment; the model refuses it ({want:?}, {written} in)");
                 }
                 assert_eq!(import.batches_written(), accepted, "batches written");
@@ -369,7 +346,7 @@ fn check_import(store: &Store, model: &mut Reference, batches: &[Vec<CallSpec>],
                     "import: {got:?} with no segment to write ({calls} calls held)"
                 );
                 let before = accepted - held.len();
-                match model_write_held(model, std::mem::take(&mut held)) {
+                match model.write_segment(std::mem::take(&mut held)) {
                     Err((want, written)) => {
                         assert_eq!(error_kind(&got), error_kind(&want), "import errors differ");
                         assert_eq!(
@@ -403,7 +380,7 @@ fn check_import(store: &Store, model: &mut Reference, batches: &[Vec<CallSpec>],
         }
     }
     // Finish writes the rest.
-    match (import.finish(), model_write_held(model, held)) {
+    match (import.finish(), model.write_segment(held)) {
         (Ok(_), Ok(())) => {}
         (Err(Error::Store(got)), Err((want, _))) => {
             assert_eq!(error_kind(&got), error_kind(&want), "finish errors differ")
