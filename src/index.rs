@@ -1091,10 +1091,9 @@ fn post(postings: &mut BuilderPostings, kind: Posting, value: &str, row: u32) {
     let values = postings.entry(kind).or_default();
     match values.get_mut(value) {
         Some(bits) => {
-            // Rows come in order: appending is the common case.
-            if bits.try_push(row).is_err() {
-                bits.insert(row);
-            }
+            // Not `try_push`: it finds a dense container's maximum by scanning its words from
+            // the top, up to 1,024 of them a row, where `insert` sets one bit.
+            bits.insert(row);
         }
         None => {
             let mut bits = RoaringBitmap::new();

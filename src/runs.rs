@@ -84,9 +84,10 @@ impl RunBuilder {
 
     /// As [`RunBuilder::encode`], for keys whose first `bucket(key)` bytes repeat over many
     /// entries (a caller group's scope and scope sid), where no bucket is a proper prefix of
-    /// another. Entries sort by their bucket's rank among the buckets, then by the 8 bytes
-    /// that follow it, and only then by whole keys: comparing long shared prefixes byte by byte,
-    /// scattered over the key buffer, was most of the cost of a large batch's runs.
+    /// another. Entries sort by their bucket's rank among the buckets, then by the 16 bytes
+    /// that follow it, and only then by what follows the bucket: comparing long shared prefixes
+    /// byte by byte, scattered over the key buffer, was most of the cost of a large batch's
+    /// runs.
     pub(crate) fn encode_bucketed(
         self,
         bucket: impl Fn(&[u8]) -> usize,
@@ -105,21 +106,26 @@ impl RunBuilder {
         for (rank, b) in distinct.into_iter().enumerate() {
             ranks.insert(b, rank as u32);
         }
-        let mut sorted: Vec<(u32, u64, usize)> = Vec::with_capacity(self.entries.len());
+        let mut sorted: Vec<(u32, u128, usize)> = Vec::with_capacity(self.entries.len());
         for (i, e) in self.entries.iter().enumerate() {
             let k = key(e);
             let b = split(k);
-            let mut next = [0u8; 8];
-            let tail = &k[b..k.len().min(b + 8)];
+            let mut next = [0u8; 16];
+            let tail = &k[b..k.len().min(b + 16)];
             next[..tail.len()].copy_from_slice(tail);
             let rank = ranks.get(&k[..b]).copied().unwrap_or(0);
-            sorted.push((rank, u64::from_be_bytes(next), i));
+            sorted.push((rank, u128::from_be_bytes(next), i));
         }
         let entries = &self.entries;
+        // Equal ranks mean equal buckets: what follows the bucket decides.
+        let rest = |i: usize| {
+            let k = key(&entries[i]);
+            &k[split(k)..]
+        };
         sorted.sort_unstable_by(|a, b| {
             (a.0, a.1)
                 .cmp(&(b.0, b.1))
-                .then_with(|| key(&entries[a.2]).cmp(key(&entries[b.2])))
+                .then_with(|| rest(a.2).cmp(rest(b.2)))
         });
         let mut writer = RunWriter::default();
         let mut blocks = Vec::new();
