@@ -133,6 +133,12 @@ impl Import<'_> {
         if self.held.is_empty() {
             self.held = calls;
         } else {
+            // Room for the segment at once (it ends within this batch's size of
+            // `segment_rows`), instead of growing by doubling and copying the calls held each
+            // time; at most double, as growing would.
+            let len = self.held.len() + calls.len();
+            let room = (self.segment_rows + calls.len()).min(2 * len);
+            self.held.reserve(room.saturating_sub(self.held.len()));
             self.held.extend(calls);
         }
         if self.held.len() >= self.segment_rows {
@@ -191,6 +197,7 @@ impl Import<'_> {
         if result.is_err() {
             self.ended = true;
         }
+        drop(held);
         result
     }
 

@@ -611,7 +611,11 @@ pub(crate) fn apply(
                 builder.add_row(account, call.date_start);
             }
         }
-        let groups = caller_groups(t, &stored, &removed, batch.upserts)?;
+        let mut rows_of = vec![0u32; order.len()];
+        for (row, &i) in order.iter().enumerate() {
+            rows_of[i] = batch_row(row)?;
+        }
+        let groups = caller_groups(t, &stored, &removed, batch.upserts, &rows_of)?;
         let parts = match side {
             Some(side) => side
                 .join()
@@ -648,7 +652,7 @@ pub(crate) fn apply(
         };
         t.filters.insert(seg, filter.to_bytes().as_slice())?;
         parts.sids.write(&mut t.sids, seg)?;
-        parts.groups.write(&mut t.groups, seg)?;
+        groups.run.write(&mut t.groups, seg)?;
         if !added.is_empty() {
             t.counts
                 .insert(seg, codec::encode_counts(&added)?.as_slice())?;
@@ -705,20 +709,25 @@ struct CallerGroups {
     flips: Flips,
     /// The new segment's filter over the caller groups it adds to.
     filter: Bloom,
+    /// The new segment's `groups` run.
+    run: EncodedRun,
 }
 
 /// Every caller group a batch touches (the groups of the calls it removes and of those it
-/// adds), with the first call of each before and after the batch.
+/// adds), with the first call of each before and after the batch; and the new segment's
+/// `groups` run, from the same keys (upsert `i` is the segment's row `rows[i]`).
 fn caller_groups(
     t: &WriteTables<'_>,
     stored: &Stored,
     removed: &[(Loc, Call)],
     upserts: &[Call],
+    rows: &[u32],
 ) -> Result<CallerGroups, StoreError> {
     let removed_locs: HashSet<Loc> = removed.iter().map(|(loc, _)| *loc).collect();
-    // The keys share one buffer: a batch touches two groups a call.
-    let mut keys: Vec<u8> = Vec::new();
-    let mut touched: Vec<Touch<'_>> = Vec::new();
+    // The keys share one buffer: a batch touches two groups a call, of about 50 bytes each.
+    let mut keys: Vec<u8> = Vec::with_capacity((removed.len() + upserts.len()) * 2 * 64);
+    let mut touched: Vec<Touch<'_>> = Vec::with_capacity((removed.len() + upserts.len()) * 2);
+    let mut run = RunBuilder::with_capacity(upserts.len() * 2, upserts.len() * 2 * 112);
     let calls = removed.iter().map(|(_, call)| (call, None)).chain(
         upserts
             .iter()
@@ -734,6 +743,12 @@ fn caller_groups(
             push_group_key(&mut keys, scope, scope_sid, caller);
             let h = filter::hash(&keys[start..]);
             touched.push((h, start, keys.len(), new));
+            if let Some((date, sid, i)) = new {
+                let row = rows.get(i).copied().ok_or_else(|| {
+                    StoreError::Corrupt(format!("upsert {i} has no row in its segment"))
+                })?;
+                run.push(&[&keys[start..], &date.to_be_bytes(), sid.as_bytes()], row)?;
+            }
         }
     }
     let key = |&(_, start, end, _): &Touch<'_>| &keys[start..end];
@@ -807,6 +822,7 @@ fn caller_groups(
         firsts,
         flips,
         filter: group_filter,
+        run: run.encode_bucketed(group_scope_len)?,
     })
 }
 
@@ -817,7 +833,6 @@ struct BatchParts {
     blocks: Vec<(u32, Vec<u8>)>,
     postings: BuilderPostings,
     sids: EncodedRun,
-    groups: EncodedRun,
 }
 
 /// A batch's row number, which is a `u32`.
@@ -836,9 +851,8 @@ impl BatchParts {
         let mut block = codec::BlockWriter::default();
         let mut blocks = Vec::new();
         let mut postings = BuilderPostings::default();
-        let mut sids = RunBuilder::default();
-        let mut groups = RunBuilder::default();
-        let (mut record, mut group) = (Vec::new(), Vec::new());
+        let mut sids = RunBuilder::with_capacity(order.len(), order.len() * 40);
+        let mut record = Vec::new();
         for (row, &i) in order.iter().enumerate() {
             let row = batch_row(row)?;
             let (_, call) = rows[i];
@@ -847,14 +861,6 @@ impl BatchParts {
             blocks.extend(block.push_encoded(&record, BLOCK_BYTES)?);
             let sid = call.call_sid.as_bytes();
             sids.push(&[sid], row)?;
-            if let Some(caller) = call.caller_identity() {
-                let date = call.date_start.to_be_bytes();
-                for (scope, scope_sid) in group_scopes(call) {
-                    group.clear();
-                    push_group_key(&mut group, scope, scope_sid, caller);
-                    groups.push(&[&group, &date, sid], row)?;
-                }
-            }
             if !small {
                 for_each_derived(&call.view(), |kind, value| {
                     post(&mut postings, kind, value, row)
@@ -866,7 +872,6 @@ impl BatchParts {
             blocks,
             postings,
             sids: sids.encode()?,
-            groups: groups.encode_bucketed(group_scope_len)?,
         })
     }
 }

@@ -57,6 +57,14 @@ pub(crate) struct RunBuilder {
 }
 
 impl RunBuilder {
+    /// A builder with room for `entries` entries of `bytes` key bytes in all.
+    pub(crate) fn with_capacity(entries: usize, bytes: usize) -> RunBuilder {
+        RunBuilder {
+            keys: Vec::with_capacity(bytes),
+            entries: Vec::with_capacity(entries),
+        }
+    }
+
     /// Adds an entry whose key is the concatenation of `parts`.
     pub(crate) fn push(&mut self, parts: &[&[u8]], row: u32) -> Result<(), StoreError> {
         let start = self.keys.len();
