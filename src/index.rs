@@ -602,9 +602,9 @@ pub(crate) fn apply(
         Some(SegmentBuilder::new(seg, rows.len(), policy))
     };
     let small = builder.as_ref().is_some_and(|b| b.header.small);
-    let (parts, groups) = std::thread::scope(|scope| {
-        let side = (written >= PARALLEL_ROWS && parallel())
-            .then(|| scope.spawn(|| BatchParts::build(&rows, &order, small)));
+    let threads = written >= PARALLEL_ROWS && parallel();
+    let (parts, groups, group_run) = std::thread::scope(|scope| {
+        let side = threads.then(|| scope.spawn(|| BatchParts::build(&rows, &order, small)));
         if let Some(builder) = builder.as_mut() {
             for &i in &order {
                 let (account, call) = rows[i];
@@ -615,14 +615,22 @@ pub(crate) fn apply(
         for (row, &i) in order.iter().enumerate() {
             rows_of[i] = batch_row(row)?;
         }
-        let groups = caller_groups(t, &stored, &removed, batch.upserts, &rows_of)?;
+        let (touches, run) = group_touches(&removed, batch.upserts, &rows_of)?;
+        // A third thread sorts the run while this one looks the groups up: the two cores
+        // share three tasks, which balance better than two.
+        let (groups, group_run) = if threads {
+            let encoding = scope.spawn(|| run.encode_bucketed(group_scope_len));
+            let groups = caller_groups(t, &stored, &removed, written, touches)?;
+            (groups, joined(encoding)?)
+        } else {
+            let groups = caller_groups(t, &stored, &removed, written, touches)?;
+            (groups, run.encode_bucketed(group_scope_len)?)
+        };
         let parts = match side {
-            Some(side) => side
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
+            Some(side) => joined(side)?,
             None => BatchParts::build(&rows, &order, small)?,
         };
-        Ok::<_, StoreError>((parts, groups))
+        Ok::<_, StoreError>((parts, groups, group_run))
     })?;
     // 5. The new segment.
     if let Some(mut builder) = builder {
@@ -652,7 +660,7 @@ pub(crate) fn apply(
         };
         t.filters.insert(seg, filter.to_bytes().as_slice())?;
         parts.sids.write(&mut t.sids, seg)?;
-        groups.run.write(&mut t.groups, seg)?;
+        group_run.write(&mut t.groups, seg)?;
         if !added.is_empty() {
             t.counts
                 .insert(seg, codec::encode_counts(&added)?.as_slice())?;
@@ -692,6 +700,13 @@ pub(crate) fn parallel() -> bool {
     std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
 }
 
+/// What a scoped thread returned; its panic goes on in this thread.
+fn joined<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
 /// Stored calls whose Unique flags flip, by (segment, flip kind).
 type Flips = BTreeMap<(u32, Posting), RoaringBitmap>;
 
@@ -709,21 +724,23 @@ struct CallerGroups {
     flips: Flips,
     /// The new segment's filter over the caller groups it adds to.
     filter: Bloom,
-    /// The new segment's `groups` run.
-    run: EncodedRun,
+}
+
+/// The caller groups a batch touches, before their look-ups (see [`group_touches`]).
+struct GroupTouches<'a> {
+    /// Their keys, one after the other.
+    keys: Vec<u8>,
+    touched: Vec<Touch<'a>>,
 }
 
 /// Every caller group a batch touches (the groups of the calls it removes and of those it
-/// adds), with the first call of each before and after the batch; and the new segment's
-/// `groups` run, from the same keys (upsert `i` is the segment's row `rows[i]`).
-fn caller_groups(
-    t: &WriteTables<'_>,
-    stored: &Stored,
-    removed: &[(Loc, Call)],
-    upserts: &[Call],
+/// adds); and the new segment's `groups` run, from the same keys (upsert `i` is the segment's
+/// row `rows[i]`), to be sorted and encoded.
+fn group_touches<'a>(
+    removed: &'a [(Loc, Call)],
+    upserts: &'a [Call],
     rows: &[u32],
-) -> Result<CallerGroups, StoreError> {
-    let removed_locs: HashSet<Loc> = removed.iter().map(|(loc, _)| *loc).collect();
+) -> Result<(GroupTouches<'a>, RunBuilder), StoreError> {
     // The keys share one buffer: a batch touches two groups a call, of about 50 bytes each.
     let mut keys: Vec<u8> = Vec::with_capacity((removed.len() + upserts.len()) * 2 * 64);
     let mut touched: Vec<Touch<'_>> = Vec::with_capacity((removed.len() + upserts.len()) * 2);
@@ -751,6 +768,19 @@ fn caller_groups(
             }
         }
     }
+    Ok((GroupTouches { keys, touched }, run))
+}
+
+/// The first call of each caller group a batch touches, before and after the batch: the
+/// Unique flags of its `upserts` new calls, the stored flags that flip.
+fn caller_groups(
+    t: &WriteTables<'_>,
+    stored: &Stored,
+    removed: &[(Loc, Call)],
+    upserts: usize,
+    GroupTouches { keys, mut touched }: GroupTouches<'_>,
+) -> Result<CallerGroups, StoreError> {
+    let removed_locs: HashSet<Loc> = removed.iter().map(|(loc, _)| *loc).collect();
     let key = |&(_, start, end, _): &Touch<'_>| &keys[start..end];
     // Each group once, with its earliest new call (a group's `Some`s sort before its `None`s).
     touched.sort_unstable_by(|a, b| {
@@ -761,7 +791,7 @@ fn caller_groups(
     // The new segment's filter is sized, as a merge's, by its run's entries.
     let mut group_filter = Bloom::with_keys(touched.iter().filter(|e| e.3.is_some()).count());
     touched.dedup_by(|later, first| key(later) == key(first));
-    let mut firsts = vec![(false, false); upserts.len()];
+    let mut firsts = vec![(false, false); upserts];
     let mut flips = Flips::new();
     let no_locs = HashSet::new();
     for entry in &touched {
@@ -822,7 +852,6 @@ fn caller_groups(
         firsts,
         flips,
         filter: group_filter,
-        run: run.encode_bucketed(group_scope_len)?,
     })
 }
 
