@@ -13,8 +13,8 @@
 //!    also run as criterion groups `ingest-<size>-after_live-<request>`.
 //! 3. **Bulk import** of N calls: from the JSONL file (read, [`Call::from_json`], batches of
 //!    100k) and from typed records (`Vec<Call>` batches from the generator, generation not
-//!    timed). callstore loads through [`Store::import`] (segments of 262,144 calls, the whole
-//!    import made durable at its end); SQLite with every index present commits each batch
+//!    timed). callstore loads through [`Store::import`] (segments of 262,144 calls, each one
+//!    durable commit); SQLite with every index present commits each batch
 //!    durably; and SQLite loads the JSONL the fastest careful way (rows first, with neither
 //!    journal nor sync, then indexes and the Unique/Repeat columns in one pass). One run each
 //!    (`CALLSTORE_BENCH_INGEST_RUNS=R` for the median of R).
@@ -253,8 +253,8 @@ fn median_run(results: &[Json]) -> Json {
 }
 
 /// Bulk import into a new store through [`callstore::Store::import`]: from the JSONL file when
-/// given, else from typed batches (their generation not timed); then a compaction (segments merged, free pages given back), timed
-/// apart.
+/// given, else from typed batches (their generation not timed); then a compaction (segments
+/// merged, free pages given back), timed apart.
 fn bulk_callstore(tmp: &Path, calls: u64, jsonl: Option<&Path>) -> Json {
     let path = tmp.join("bulk.redb");
     let store = create_store(&path);

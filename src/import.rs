@@ -197,7 +197,6 @@ impl Import<'_> {
         if result.is_err() {
             self.ended = true;
         }
-        drop(held);
         result
     }
 

@@ -605,15 +605,14 @@ pub(crate) fn apply(
     let threads = written >= PARALLEL_ROWS && parallel();
     let (parts, groups, group_run) = std::thread::scope(|scope| {
         let side = threads.then(|| scope.spawn(|| BatchParts::build(&rows, &order, small)));
-        if let Some(builder) = builder.as_mut() {
-            for &i in &order {
-                let (account, call) = rows[i];
-                builder.add_row(account, call.date_start);
-            }
-        }
+        // Each upsert's row in the segment, as the rows are registered in order.
         let mut rows_of = vec![0u32; order.len()];
         for (row, &i) in order.iter().enumerate() {
             rows_of[i] = batch_row(row)?;
+            if let Some(builder) = builder.as_mut() {
+                let (account, call) = rows[i];
+                builder.add_row(account, call.date_start);
+            }
         }
         let (touches, run) = group_touches(&removed, batch.upserts, &rows_of)?;
         // A third thread sorts the run while this one looks the groups up: the two cores

@@ -56,8 +56,8 @@ enum Op {
     Delete(Vec<String>),
     /// A full merge; the contents do not change.
     Compact,
-    /// New calls and upserts as `Write`'s, in batches of a bulk import that writes a segment
-    /// every few calls without forcing it to disk, and makes it all durable at its end.
+    /// New calls and upserts as `Write`'s, in batches of a bulk import that writes a segment,
+    /// in one durable commit, every few calls, and the rest at its end.
     Import(Vec<Vec<Call>>),
 }
 
