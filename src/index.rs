@@ -195,6 +195,108 @@ where
     }
 }
 
+/// The earliest and latest `Date_Start` of a segment's live rows, `None` when it has none.
+/// The header's range covers rows deleted since the segment was written, so a segment that
+/// has lost rows is read: a small one's records, a larger one's `dates` entries (each
+/// account's first and last dates that keep a live row: a few entries an account).
+pub(crate) fn live_date_range<C, D, P>(
+    calls: &C,
+    dates: &D,
+    postings: &P,
+    seg: u32,
+    header: &SegmentHeader,
+) -> Result<Option<(u32, u32)>, StoreError>
+where
+    C: ReadableTable<(u32, u32), &'static [u8]>,
+    D: ReadableTable<(u32, u32, u32), u32>,
+    P: ReadableTable<(u32, u8, &'static str), &'static [u8]>,
+{
+    if header.live == 0 {
+        return Ok(None);
+    }
+    if header.live == header.rows {
+        return Ok(Some((header.min_date, header.max_date)));
+    }
+    let dead = tombstones(postings, seg, header)?;
+    let mut range: Option<(u32, u32)> = None;
+    let mut add = |date: u32| {
+        range = Some(range.map_or((date, date), |(lo, hi)| (lo.min(date), hi.max(date))));
+    };
+    if header.small {
+        for entry in calls.range((seg, 0u32)..=(seg, u32::MAX))? {
+            let (key, bytes) = entry?;
+            let first = key.value().1;
+            let block = codec::Block::parse(bytes.value(), "a block of call records")?;
+            for i in 0..block.len() {
+                let row = first.saturating_add(i as u32);
+                if !dead.contains(row) {
+                    add(codec::call_head(block.record(i, "a call record")?)?.2);
+                }
+            }
+        }
+        return Ok(range);
+    }
+    // Whether rows `from..to` hold a live one.
+    let live_in =
+        |from: u32, to: u32| u64::from(to.saturating_sub(from)) > dead.range_cardinality(from..to);
+    let mut account = 0u32;
+    loop {
+        // The next account of the segment, and the row after its last.
+        let Some(first) = dates
+            .range((seg, account, 0u32)..=(seg, u32::MAX, u32::MAX))?
+            .next()
+        else {
+            break;
+        };
+        account = first?.0.value().1;
+        let end = match account.checked_add(1) {
+            Some(next) => match dates
+                .range((seg, next, 0u32)..=(seg, u32::MAX, u32::MAX))?
+                .next()
+            {
+                Some(entry) => entry?.1.value(),
+                None => header.rows,
+            },
+            None => header.rows,
+        };
+        let entries = || dates.range((seg, account, 0u32)..=(seg, account, u32::MAX));
+        // Forward: an entry's rows run to the next entry's first row.
+        let mut earlier: Option<(u32, u32)> = None;
+        let mut found = false;
+        for entry in entries()? {
+            let (key, row) = entry?;
+            if let Some((date, from)) = earlier {
+                if live_in(from, row.value()) {
+                    add(date);
+                    found = true;
+                    break;
+                }
+            }
+            earlier = Some((key.value().2, row.value()));
+        }
+        if let (false, Some((date, from))) = (found, earlier) {
+            if live_in(from, end) {
+                add(date);
+            }
+        }
+        // Backward: an entry's rows run to the first row of the entry after it.
+        let mut to = end;
+        for entry in entries()?.rev() {
+            let (key, row) = entry?;
+            if live_in(row.value(), to) {
+                add(key.value().2);
+                break;
+            }
+            to = row.value();
+        }
+        match account.checked_add(1) {
+            Some(next) => account = next,
+            None => break,
+        }
+    }
+    Ok(range)
+}
+
 /// The most bytes of a block of records: blocks fill 16 KiB pages (less redb's leaf header)
 /// rather than a fixed number of rows, because redb gives a value a power-of-two number of pages.
 pub(crate) const BLOCK_BYTES: usize = 16 * 1024 - 64;

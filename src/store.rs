@@ -542,11 +542,19 @@ impl Store {
             }
         }
         let segments = index::list_segments(&tables.segments)?;
-        let date_range = segments
-            .iter()
-            .filter(|(_, h)| h.live > 0)
-            .map(|(_, h)| (h.min_date, h.max_date))
-            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
+        let mut date_range: Option<(u32, u32)> = None;
+        for (seg, header) in &segments {
+            let live = index::live_date_range(
+                &tables.calls,
+                &tables.dates,
+                &tables.postings,
+                *seg,
+                header,
+            )?;
+            if let Some((lo, hi)) = live {
+                date_range = Some(date_range.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+            }
+        }
         let calls = segments.iter().map(|(_, h)| u64::from(h.live)).sum();
         let file_bytes = match &self.path {
             Some(p) => Some(fs::metadata(p).map_err(|e| io_error(p, e))?.len()),

@@ -281,8 +281,8 @@ fn check_queries(
     Ok(())
 }
 
-/// The store's counts of calls, and of accounts and properties with calls, against the
-/// model's calls.
+/// The store's counts of calls, and of accounts and properties with calls, and its date
+/// range, against the model's calls.
 fn check_stats(store: &Store, model: &Reference) -> Result<(), TestCaseError> {
     let stats = store
         .stats()
@@ -297,6 +297,9 @@ fn check_stats(store: &Store, model: &Reference) -> Result<(), TestCaseError> {
     };
     prop_assert_eq!(stats.calls, model.calls().len() as u64, "calls");
     prop_assert_eq!(stats.accounts, distinct(|c| &c.account_sid), "accounts");
+    let dates = model.calls().iter().map(|c| c.date_start);
+    let range = dates.clone().min().zip(dates.max());
+    prop_assert_eq!(stats.date_range, range, "date range");
     prop_assert_eq!(
         stats.properties,
         distinct(|c| &c.property_sid),
@@ -482,5 +485,41 @@ proptest! {
         on_file in proptest::bool::weighted(0.25),
     ) {
         run(ops, factor, small_rows, on_file)?;
+    }
+}
+
+/// `stats` gives the date range of the calls stored, leaving out deleted and replaced ones, in
+/// a segment that stores its `dates` entries and in a small one (which does not).
+#[test]
+fn stats_date_range_leaves_removed_calls_out() {
+    for small_rows in [0, 1_000] {
+        let mut store = Store::in_memory().unwrap();
+        store.set_small_segment_rows(small_rows);
+        let call = |account: &str, sid: &str, date: u32| {
+            let property = format!("PR{account}");
+            Call::new(
+                account,
+                property,
+                sid,
+                date,
+                "+15550100",
+                Disposition::Answered,
+            )
+        };
+        let range = |store: &Store| store.stats().unwrap().date_range;
+        store
+            .write(vec![
+                call("AC1", "CA1", 10),
+                call("AC2", "CA2", 20),
+                call("AC1", "CA3", 30),
+            ])
+            .unwrap();
+        assert_eq!(range(&store), Some((10, 30)), "small_rows {small_rows}");
+        store.delete(&["CA3"]).unwrap();
+        assert_eq!(range(&store), Some((10, 20)), "small_rows {small_rows}");
+        store.write(vec![call("AC1", "CA1", 15)]).unwrap();
+        assert_eq!(range(&store), Some((15, 20)), "small_rows {small_rows}");
+        store.delete(&["CA1", "CA2"]).unwrap();
+        assert_eq!(range(&store), None, "small_rows {small_rows}");
     }
 }
