@@ -1095,3 +1095,22 @@ fn demo_with_db_keeps_its_store_and_never_overwrites_one() {
         "the store was changed"
     );
 }
+
+#[test]
+fn import_writes_segments_of_the_size_asked() {
+    let env = Env::new();
+    let input = env.file("calls.jsonl", &sample());
+    let path = input.to_str().unwrap();
+    let run = env.run(&["import", "--batch", "1", "--segment-rows", "2", path]);
+    assert!(run.ok().stderr.starts_with("imported 5 calls"));
+    // Five calls in segments of two: 2, 2 and 1 (too few to merge).
+    let run = env.run(&["stats"]).ok();
+    assert!(run.stdout.contains("segments        3\n"), "{}", run.stdout);
+    let run = env.run(&["get", "/v2/Accounts/AC1/Calls"]).ok();
+    assert_eq!(
+        sids(&run.json_lines()[0]),
+        ["CA1", "CA2", "CA3", "CA4", "CA5"]
+    );
+    let run = env.run(&["import", "--segment-rows", "0", path]).code(2);
+    assert!(run.stderr.contains("--segment-rows"), "{}", run.stderr);
+}
