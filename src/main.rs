@@ -962,6 +962,16 @@ fn demo(db: Option<&Path>, how_many: u64, seed: u64) -> Result<ExitCode, Failure
         Some(_) => None,
         None => Some(TempFolder::new()?),
     };
+    if let Some(temp) = &temp {
+        // Ctrl-C ends the process without running `TempFolder`'s drop: remove the folder
+        // then, and exit as an interrupted command does (128 + SIGINT). Without a handler
+        // (one is set already), an interrupt leaves the folder behind, as before.
+        let folder = temp.0.clone();
+        let _ = ctrlc::set_handler(move || {
+            let _ = fs::remove_dir_all(&folder);
+            std::process::exit(130);
+        });
+    }
     let path = match (db, &temp) {
         (Some(db), _) => db.to_path_buf(),
         (None, Some(temp)) => temp.0.join("calls.redb"),

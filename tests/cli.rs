@@ -2,6 +2,7 @@
 //! statuses, and its answers to bad input.
 #![cfg(feature = "cli")]
 
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -1113,4 +1114,43 @@ fn import_writes_segments_of_the_size_asked() {
     );
     let run = env.run(&["import", "--segment-rows", "0", path]).code(2);
     assert!(run.stderr.contains("--segment-rows"), "{}", run.stderr);
+}
+
+/// Ctrl-C (SIGINT) during the demo removes its temporary store, and the command exits as an
+/// interrupted one does (130).
+#[cfg(unix)]
+#[test]
+fn an_interrupted_demo_removes_its_store() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callstore"))
+        .args(["demo", "--calls", "5000000"])
+        .env("TMPDIR", temp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The store file is made once the demo can remove it.
+    let store = || {
+        fs::read_dir(temp.path())
+            .unwrap()
+            .filter_map(|e| Some(e.ok()?.path().join("calls.redb")))
+            .find(|p| p.exists())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while store().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no demo store appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    let left: Vec<_> = fs::read_dir(temp.path()).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
