@@ -219,9 +219,6 @@ where
     }
     let dead = tombstones(postings, seg, header)?;
     let mut range: Option<(u32, u32)> = None;
-    let mut add = |date: u32| {
-        range = Some(range.map_or((date, date), |(lo, hi)| (lo.min(date), hi.max(date))));
-    };
     if header.small {
         for entry in calls.range((seg, 0u32)..=(seg, u32::MAX))? {
             let (key, bytes) = entry?;
@@ -230,64 +227,44 @@ where
             for i in 0..block.len() {
                 let row = first.saturating_add(i as u32);
                 if !dead.contains(row) {
-                    add(codec::call_head(block.record(i, "a call record")?)?.2);
+                    let date = codec::call_head(block.record(i, "a call record")?)?.2;
+                    range = widen(range, (date, date));
                 }
             }
         }
         return Ok(range);
     }
-    // Whether rows `from..to` hold a live one.
-    let live_in =
-        |from: u32, to: u32| u64::from(to.saturating_sub(from)) > dead.range_cardinality(from..to);
     let mut account = 0u32;
-    loop {
-        // The next account of the segment, and the row after its last.
-        let Some(first) = dates
-            .range((seg, account, 0u32)..=(seg, u32::MAX, u32::MAX))?
-            .next()
-        else {
-            break;
-        };
+    // Each account of the segment in turn: the first entry at or after `account`'s names it.
+    while let Some(first) = dates
+        .range((seg, account, 0u32)..=(seg, u32::MAX, u32::MAX))?
+        .next()
+    {
         account = first?.0.value().1;
-        let end = match account.checked_add(1) {
-            Some(next) => match dates
-                .range((seg, next, 0u32)..=(seg, u32::MAX, u32::MAX))?
-                .next()
-            {
-                Some(entry) => entry?.1.value(),
-                None => header.rows,
-            },
-            None => header.rows,
+        // Whether the rows of a `dates` entry (up to the next entry's first row) hold a live one;
+        // if so, its date widens the range.
+        let mut live = |entry: Result<_, redb::StorageError>| -> Result<bool, StoreError> {
+            let (key, row): (AccessGuard<'_, (u32, u32, u32)>, AccessGuard<'_, u32>) = entry?;
+            let date = key.value().2;
+            let from = row.value();
+            let to = row_lower_bound(dates, seg, header.rows, account, u64::from(date) + 1)?;
+            let live = u64::from(to.saturating_sub(from)) > dead.range_cardinality(from..to);
+            if live {
+                range = widen(range, (date, date));
+            }
+            Ok(live)
         };
         let entries = || dates.range((seg, account, 0u32)..=(seg, account, u32::MAX));
-        // Forward: an entry's rows run to the next entry's first row.
-        let mut earlier: Option<(u32, u32)> = None;
-        let mut found = false;
+        // The account's earliest live date, then its latest.
         for entry in entries()? {
-            let (key, row) = entry?;
-            if let Some((date, from)) = earlier {
-                if live_in(from, row.value()) {
-                    add(date);
-                    found = true;
-                    break;
-                }
-            }
-            earlier = Some((key.value().2, row.value()));
-        }
-        if let (false, Some((date, from))) = (found, earlier) {
-            if live_in(from, end) {
-                add(date);
-            }
-        }
-        // Backward: an entry's rows run to the first row of the entry after it.
-        let mut to = end;
-        for entry in entries()?.rev() {
-            let (key, row) = entry?;
-            if live_in(row.value(), to) {
-                add(key.value().2);
+            if live(entry)? {
                 break;
             }
-            to = row.value();
+        }
+        for entry in entries()?.rev() {
+            if live(entry)? {
+                break;
+            }
         }
         match account.checked_add(1) {
             Some(next) => account = next,
@@ -295,6 +272,11 @@ where
         }
     }
     Ok(range)
+}
+
+/// `range` widened to cover `(lo, hi)`.
+pub(crate) fn widen(range: Option<(u32, u32)>, (lo, hi): (u32, u32)) -> Option<(u32, u32)> {
+    Some(range.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))))
 }
 
 /// The most bytes of a block of records: blocks fill 16 KiB pages (less redb's leaf header)

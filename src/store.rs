@@ -551,8 +551,8 @@ impl Store {
                 *seg,
                 header,
             )?;
-            if let Some((lo, hi)) = live {
-                date_range = Some(date_range.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+            if let Some(live) = live {
+                date_range = index::widen(date_range, live);
             }
         }
         let calls = segments.iter().map(|(_, h)| u64::from(h.live)).sum();
