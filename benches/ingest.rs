@@ -19,6 +19,10 @@
 //!    journal nor sync, then indexes and the Unique/Repeat columns in one pass). One run each
 //!    (`CALLSTORE_BENCH_INGEST_RUNS=R` for the median of R).
 //!
+//! The bench runs with the `callstore` command's allocator and its settings (`src/allocator.rs`:
+//! mimalloc, keeping freed memory), so that imports are timed as the command runs them; both
+//! sides run in this one process.
+//!
 //! These loads take seconds to minutes each, so they are timed with `Instant` (calls/s) rather
 //! than sampled by criterion; the figures go to `target/bench-data/calls-<N>/ingest.json` for
 //! `examples/bench_report.rs`. SQLite file sizes are measured after a WAL checkpoint. Scratch
@@ -30,6 +34,8 @@
 //! [`Store::import`]: callstore::Store::import
 //! [`Call::from_json`]: callstore::Call::from_json
 
+#[path = "../src/allocator.rs"]
+mod allocator;
 mod support;
 
 use std::fs;
@@ -65,6 +71,7 @@ fn env_u64(name: &str) -> Option<u64> {
 }
 
 fn main() {
+    allocator::tune();
     let calls = bench_calls();
     let label = size_label(calls);
     let live_calls = env_u64("CALLSTORE_BENCH_LIVE_CALLS").unwrap_or(calls.min(200_000));

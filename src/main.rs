@@ -30,6 +30,8 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use indicatif::{HumanBytes, HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+mod allocator;
+
 const EXAMPLES: &str = "\
 Examples:
   callstore demo
@@ -210,6 +212,7 @@ impl<E: Display> From<E> for Failure {
 }
 
 fn main() -> ExitCode {
+    allocator::tune();
     let matches = Cli::command().get_matches();
     let db_given = given_on_command_line(&matches, "db");
     let cli = match Cli::from_arg_matches(&matches) {
