@@ -273,10 +273,22 @@ struct Position {
 }
 
 /// Parsed records on their way to one atomic write, with where each came from.
-#[derive(Default)]
 struct Batch {
     calls: Vec<Call>,
     positions: Vec<Position>,
+}
+
+impl Batch {
+    /// An empty batch with room for `size` records (at most a segment's worth), so that it does
+    /// not grow by doubling: growing copied each batch's calls into fresh memory again and
+    /// again, an eighth of a 1M import's samples.
+    fn with_room(size: usize) -> Batch {
+        let room = size.min(callstore::DEFAULT_IMPORT_SEGMENT_ROWS);
+        Batch {
+            calls: Vec::with_capacity(room),
+            positions: Vec::with_capacity(room),
+        }
+    }
 }
 
 /// Why the reading stopped early.
@@ -323,10 +335,11 @@ fn import(
         }
     }
     let store = Store::open_or_create(db)?;
+    let batch_rows = usize::try_from(batch_size).unwrap_or(usize::MAX);
     let mut reader = Reader {
         names: &names,
-        batch_size: usize::try_from(batch_size).unwrap_or(usize::MAX),
-        batch: Batch::default(),
+        batch_size: batch_rows,
+        batch: Batch::with_room(batch_rows),
         records: 0,
         bytes: 0,
         progress: Progress::new(start),
@@ -532,7 +545,7 @@ impl Reader<'_> {
         if self.batch.calls.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::take(&mut self.batch);
+        let batch = std::mem::replace(&mut self.batch, Batch::with_room(self.batch_size));
         sender.send(batch).map_err(|_| Stop::WriterGone)?;
         self.progress.update(self.records, Some(self.bytes));
         Ok(())
