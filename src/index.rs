@@ -962,7 +962,9 @@ impl BatchParts {
     ) -> Result<BatchParts, StoreError> {
         let mut block = codec::BlockWriter::default();
         let mut blocks = Vec::new();
-        let mut postings = BuilderPostings::default();
+        // Each posting's rows, gathered as plain lists (rows come in order) and made bitmaps
+        // once at the end: a roaring insert a row and value, and a `String` a value, cost more.
+        let mut rows_of: HashMap<(Posting, &str), Vec<u32>> = HashMap::new();
         let mut sids = RunBuilder::with_capacity(order.len(), order.len() * 40);
         let mut record = Vec::new();
         for (row, &i) in order.iter().enumerate() {
@@ -975,11 +977,24 @@ impl BatchParts {
             sids.push(&[sid], row)?;
             if !small {
                 for_each_derived(&call.view(), |kind, value| {
-                    post(&mut postings, kind, value, row)
+                    let list = rows_of.entry((kind, value)).or_default();
+                    if list.last() != Some(&row) {
+                        list.push(row);
+                    }
                 });
             }
         }
         blocks.extend(block.finish());
+        let mut postings = BuilderPostings::default();
+        for ((kind, value), list) in rows_of {
+            let bits = RoaringBitmap::from_sorted_iter(list).map_err(|_| {
+                StoreError::Corrupt(format!("the rows of posting {value:?} are out of order"))
+            })?;
+            postings
+                .entry(kind)
+                .or_default()
+                .insert(value.to_string(), bits);
+        }
         Ok(BatchParts {
             blocks,
             postings,
@@ -1222,7 +1237,7 @@ fn post(postings: &mut BuilderPostings, kind: Posting, value: &str, row: u32) {
 
 /// Calls `f` with each derived posting (every kind rebuilt from the record alone, see
 /// [`small::is_derived`]) that holds `call`.
-pub(crate) fn for_each_derived(call: &CallRef<'_>, mut f: impl FnMut(Posting, &str)) {
+pub(crate) fn for_each_derived<'a>(call: &CallRef<'a>, mut f: impl FnMut(Posting, &'a str)) {
     f(Posting::Property, call.property_sid);
     f(Posting::Disposition, call.disposition.as_str());
     f(Posting::To, call.to);
