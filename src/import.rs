@@ -56,6 +56,10 @@ impl Store {
     /// the calls held and ends the import. An `Import` dropped without `finish` drops the calls
     /// it holds.
     ///
+    /// Each segment allocates and frees hundreds of MB. The allocator matters: the `callstore`
+    /// command uses mimalloc set never to hand freed memory back, and imports 1M calls from JSON
+    /// Lines in 5.4 to 6.8 s, against 7.2 to 8.1 s with glibc's allocator (see ARCHITECTURE.md).
+    ///
     /// ```
     /// # fn main() -> callstore::Result<()> {
     /// use callstore::{Call, Disposition, Store};
