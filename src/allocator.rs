@@ -6,9 +6,9 @@
 //! both hand that memory back and fault it in afresh, zeroing every page: 750k page faults for
 //! 1M calls with glibc; with mimalloc's default purge delay (1 s), a quarter of the samples
 //! zeroed transparent huge pages. Never purging, a 1M-call import takes about 1,100 page faults
-//! and 5.4 to 5.9 s, against 7.2 to 7.9 s with glibc and 6.4 to 7.2 s with mimalloc's defaults
-//! (four alternating runs each); its peak RSS is 1.62 to 1.69 GB against glibc's 1.54 GB. The
-//! command's processes are short, so memory kept is not memory lost.
+//! and 5.4 to 6.8 s, against 7.2 to 8.1 s with glibc and 6.4 to 8.7 s with mimalloc's defaults
+//! (alternating runs; ARCHITECTURE.md has the table); its peak RSS is 1.62 to 1.70 GB against
+//! glibc's 1.54 GB. The command's processes are short, so memory kept is not memory lost.
 
 /// The process's allocator.
 #[global_allocator]

@@ -220,18 +220,13 @@ where
     let dead = tombstones(postings, seg, header)?;
     let mut range: Option<(u32, u32)> = None;
     if header.small {
-        for entry in calls.range((seg, 0u32)..=(seg, u32::MAX))? {
-            let (key, bytes) = entry?;
-            let first = key.value().1;
-            let block = codec::Block::parse(bytes.value(), "a block of call records")?;
-            for i in 0..block.len() {
-                let row = first.saturating_add(i as u32);
-                if !dead.contains(row) {
-                    let date = codec::call_head(block.record(i, "a call record")?)?.2;
-                    range = widen(range, (date, date));
-                }
+        for_each_record(calls, seg, |row, record| {
+            if !dead.contains(row) {
+                let date = codec::call_head(record)?.2;
+                range = widen(range, (date, date));
             }
-        }
+            Ok(())
+        })?;
         return Ok(range);
     }
     let mut account = 0u32;
@@ -282,6 +277,29 @@ pub(crate) fn widen(range: Option<(u32, u32)>, (lo, hi): (u32, u32)) -> Option<(
 /// The most bytes of a block of records: blocks fill 16 KiB pages (less redb's leaf header)
 /// rather than a fixed number of rows, because redb gives a value a power-of-two number of pages.
 pub(crate) const BLOCK_BYTES: usize = 16 * 1024 - 64;
+
+/// Calls `f` with each record of segment `seg`, in row order, with its row.
+pub(crate) fn for_each_record<T>(
+    calls: &T,
+    seg: u32,
+    mut f: impl FnMut(u32, &[u8]) -> Result<(), StoreError>,
+) -> Result<(), StoreError>
+where
+    T: ReadableTable<(u32, u32), &'static [u8]>,
+{
+    for entry in calls.range((seg, 0u32)..=(seg, u32::MAX))? {
+        let (key, bytes) = entry?;
+        let first = key.value().1;
+        let block = codec::Block::parse(bytes.value(), "a block of call records")?;
+        for i in 0..block.len() {
+            f(
+                first.saturating_add(i as u32),
+                block.record(i, "a call record")?,
+            )?;
+        }
+    }
+    Ok(())
+}
 
 /// The block that holds `loc`: its first row and its bytes, in place.
 fn block_at<T>(calls: &T, loc: Loc) -> Result<(u32, AccessGuard<'_, &'static [u8]>), StoreError>
@@ -977,6 +995,8 @@ impl BatchParts {
             sids.push(&[sid], row)?;
             if !small {
                 for_each_derived(&call.view(), |kind, value| {
+                    // Strictly increasing, as `from_sorted_iter` wants, should a call ever
+                    // name a value twice.
                     let list = rows_of.entry((kind, value)).or_default();
                     if list.last() != Some(&row) {
                         list.push(row);

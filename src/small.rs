@@ -21,7 +21,7 @@ use roaring::RoaringBitmap;
 
 use crate::codec;
 use crate::error::StoreError;
-use crate::index::{AccountIds, Posting, for_each_derived};
+use crate::index::{AccountIds, Posting, for_each_derived, for_each_record};
 use crate::view::CallRef;
 
 /// Whether postings of `kind` are rebuilt from the records of a small segment rather than
@@ -119,22 +119,18 @@ impl SmallIndex {
         let mut index = SmallBuilder::default();
         index.keys.reserve(rows as usize);
         let mut ids = AccountIds::default();
-        for entry in calls.range((seg, 0u32)..=(seg, u32::MAX))? {
-            let (key, value) = entry?;
-            let first = key.value().1;
-            if first as usize != index.keys.len() {
+        for_each_record(calls, seg, |row, record| {
+            if row as usize != index.keys.len() {
                 return Err(StoreError::Corrupt(format!(
-                    "segment {seg} has a block at row {first} after {} rows",
+                    "segment {seg} has a record at row {row} after {} rows",
                     index.keys.len()
                 )));
             }
-            let block = codec::Block::parse(value.value(), "a block of call records")?;
-            for i in 0..block.len() {
-                let call = codec::decode_ref(block.record(i, "a call record")?)?;
-                let account = ids.get(accounts, call.account_sid)?;
-                index.add(account, &call);
-            }
-        }
+            let call = codec::decode_ref(record)?;
+            let account = ids.get(accounts, call.account_sid)?;
+            index.add(account, &call);
+            Ok(())
+        })?;
         if index.keys.len() != rows as usize {
             return Err(StoreError::Corrupt(format!(
                 "segment {seg} has {} records for {rows} rows",
