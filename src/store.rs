@@ -521,6 +521,65 @@ impl Store {
         self.counters.snapshot()
     }
 
+    /// Checks that every entry of the store's tables belongs to one of its segments: that merges,
+    /// compaction and deletes left nothing of the segments they removed behind (such entries
+    /// answer no request, but hold file space). Reads the whole store. An error names the table
+    /// and the segment id of the first stray entry.
+    ///
+    /// ```
+    /// use callstore::Store;
+    /// use callstore::generate::{GenerateOptions, Generator};
+    ///
+    /// # fn main() -> callstore::Result<()> {
+    /// let mut store = Store::in_memory()?;
+    /// store.set_merge_factor(2); // two segments of a size merge into one
+    /// let options = GenerateOptions { calls: 400, accounts: 3, seed: 1 };
+    /// let calls: Vec<_> = Generator::new(&options).collect();
+    /// for batch in calls.chunks(100) {
+    ///     store.write(batch.to_vec())?;
+    /// }
+    /// store.verify()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn verify(&self) -> Result<()> {
+        let txn = self.db.begin_read()?;
+        let segments: std::collections::BTreeSet<u32> =
+            index::list_segments(&txn.open_table(SEGMENTS)?)?
+                .into_iter()
+                .map(|(seg, _)| seg)
+                .collect();
+        let check = |table: &str, seg: u32| -> Result<()> {
+            if segments.contains(&seg) {
+                return Ok(());
+            }
+            Err(StoreError::Corrupt(format!(
+                "table {table:?} holds an entry of segment {seg}, which the store does not list"
+            ))
+            .into())
+        };
+        for entry in txn.open_table(CALLS)?.iter()? {
+            check("calls", entry?.0.value().0)?;
+        }
+        for (name, table) in [("sids", SIDS), ("groups", GROUPS)] {
+            for entry in txn.open_table(table)?.iter()? {
+                check(name, entry?.0.value().0)?;
+            }
+        }
+        for entry in txn.open_table(POSTINGS)?.iter()? {
+            check("postings", entry?.0.value().0)?;
+        }
+        for entry in txn.open_table(DATES)?.iter()? {
+            check("dates", entry?.0.value().0)?;
+        }
+        for (name, table) in [("filters", FILTERS), ("counts", COUNTS)] {
+            for entry in txn.open_table(table)?.iter()? {
+                check(name, entry?.0.value())?;
+            }
+        }
+        Ok(())
+    }
+
     /// A summary of the store's contents.
     pub fn stats(&self) -> Result<StoreStats> {
         let txn = self.db.begin_read()?;

@@ -449,6 +449,10 @@ fn run(
                 check_stats(&store, &model)?;
             }
         }
+        // Merges, compaction and deletes leave no entry of a segment they removed.
+        store
+            .verify()
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
     }
     check_stats(&store, &model)?;
     // A final full check of every scope and unique mode.
