@@ -1219,23 +1219,65 @@ fn xor_posting(
 /// Removes a segment and everything it holds (its calls are already elsewhere or deleted),
 /// adding its pending counts to the stored ones.
 fn drop_segment(t: &mut WriteTables<'_>, seg: u32) -> Result<(), StoreError> {
-    counts::fold(&mut t.counts, &mut t.accounts, &mut t.properties, &[seg])?;
-    t.calls
-        .retain_in((seg, 0u32)..=(seg, u32::MAX), |_, _| false)?;
-    t.dates
-        .retain_in((seg, 0u32, 0u32)..=(seg, u32::MAX, u32::MAX), |_, _| false)?;
-    t.postings
-        .retain_in((seg, 0u8, "")..(seg.saturating_add(1), 0u8, ""), |_, _| {
-            false
-        })?;
-    if seg == u32::MAX {
-        t.postings.retain_in((seg, 0u8, "").., |_, _| false)?;
-    }
-    runs::remove(&mut t.sids, seg)?;
-    runs::remove(&mut t.groups, seg)?;
-    t.filters.remove(seg)?;
-    t.segments.remove(seg)?;
-    Ok(())
+    drop_segments(t, &[seg])
+}
+
+/// Removes segments `segs` from every table. Removing reads every entry (redb has no range
+/// delete), so the record blocks, the runs and the rest are removed on three threads.
+fn drop_segments(t: &mut WriteTables<'_>, segs: &[u32]) -> Result<(), StoreError> {
+    counts::fold(&mut t.counts, &mut t.accounts, &mut t.properties, segs)?;
+    let WriteTables {
+        calls,
+        sids,
+        postings,
+        dates,
+        groups,
+        filters,
+        segments,
+        ..
+    } = &mut *t;
+    std::thread::scope(|scope| {
+        let records = scope.spawn(move || {
+            for &seg in segs {
+                calls.retain_in((seg, 0u32)..=(seg, u32::MAX), |_, _| false)?;
+            }
+            Ok::<_, StoreError>(())
+        });
+        let runs = scope.spawn(move || {
+            for &seg in segs {
+                runs::remove(sids, seg)?;
+                runs::remove(groups, seg)?;
+            }
+            Ok::<_, StoreError>(())
+        });
+        let rest = (|| {
+            for &seg in segs {
+                dates.retain_in((seg, 0u32, 0u32)..=(seg, u32::MAX, u32::MAX), |_, _| false)?;
+                postings.retain_in((seg, 0u8, "")..(seg.saturating_add(1), 0u8, ""), |_, _| {
+                    false
+                })?;
+                if seg == u32::MAX {
+                    postings.retain_in((seg, 0u8, "").., |_, _| false)?;
+                }
+                filters.remove(seg)?;
+                segments.remove(seg)?;
+            }
+            Ok::<_, StoreError>(())
+        })();
+        // Both threads are joined before any error returns.
+        let records = joined(records);
+        let runs = joined(runs);
+        rest.and(records).and(runs)
+    })
+}
+
+/// The tables a [`SegmentBuilder`] finishes a segment in: a merge writes the runs to the others
+/// meanwhile, on threads of their own.
+struct SegmentTables<'a, 'txn> {
+    calls: &'a mut Table<'txn, (u32, u32), &'static [u8]>,
+    postings: &'a mut Table<'txn, (u32, u8, &'static str), &'static [u8]>,
+    dates: &'a mut Table<'txn, (u32, u32, u32), u32>,
+    segments: &'a mut Table<'txn, u32, &'static [u8]>,
 }
 
 /// Adds `row` to the posting of (`kind`, `value`).
@@ -1348,7 +1390,7 @@ impl SegmentBuilder {
     ) -> Result<u32, StoreError> {
         let new_row = self.header.rows;
         if let Some(finished) = self.block.push_encoded(record, BLOCK_BYTES)? {
-            self.write_block(t, finished)?;
+            self.write_block(&mut t.calls, finished)?;
         }
         counters.add_records_written(1);
         self.add_row(account, date);
@@ -1360,14 +1402,14 @@ impl SegmentBuilder {
     /// small segment takes only the Unique flags.
     fn carry_postings(
         &mut self,
-        t: &WriteTables<'_>,
+        postings: &Table<'_, (u32, u8, &'static str), &'static [u8]>,
         input: &MergeInput,
     ) -> Result<(), StoreError> {
         let seg = input.seg;
         // A small segment stores nothing derived, and a small input's rows were posted as
         // they were copied (see `merge`).
         if !self.header.small && !input.small {
-            for entry in t.postings.range((seg, 0u8, "")..)? {
+            for entry in postings.range((seg, 0u8, "")..)? {
                 let (key, value) = entry?;
                 let (s, kind, name) = key.value();
                 if s != seg {
@@ -1409,22 +1451,32 @@ impl SegmentBuilder {
     /// Writes a finished block of `records` rows from `block_first` on.
     fn write_block(
         &mut self,
-        t: &mut WriteTables<'_>,
+        calls: &mut Table<'_, (u32, u32), &'static [u8]>,
         (records, bytes): (u32, Vec<u8>),
     ) -> Result<(), StoreError> {
-        t.calls
-            .insert((self.seg, self.block_first), bytes.as_slice())?;
+        calls.insert((self.seg, self.block_first), bytes.as_slice())?;
         self.block_first = self.block_first.saturating_add(records);
         Ok(())
     }
 
-    fn finish(
+    fn finish(self, t: &mut WriteTables<'_>, counters: &CounterCells) -> Result<(), StoreError> {
+        let tables = SegmentTables {
+            calls: &mut t.calls,
+            postings: &mut t.postings,
+            dates: &mut t.dates,
+            segments: &mut t.segments,
+        };
+        self.finish_into(tables, counters)
+    }
+
+    /// Writes the last block, the postings, the `dates` entries and the header.
+    fn finish_into(
         mut self,
-        t: &mut WriteTables<'_>,
+        t: SegmentTables<'_, '_>,
         counters: &CounterCells,
     ) -> Result<(), StoreError> {
         if let Some(finished) = self.block.finish() {
-            self.write_block(t, finished)?;
+            self.write_block(t.calls, finished)?;
         }
         let mut postings: Vec<_> = self
             .postings
@@ -1716,35 +1768,64 @@ fn merge(
         }
     }
     if builder.header.rows > 0 {
-        for input in &inputs {
-            builder.carry_postings(t, input)?;
-        }
-        let builder_rows = builder.header.rows;
-        builder.finish(t, counters)?;
+        let rows = builder.header.rows as usize;
         let moved: Vec<(u32, &[u32])> = inputs
             .iter()
             .map(|input| (input.seg, input.moved_to.as_slice()))
             .collect();
-        let rows = builder_rows as usize;
-        let mut filter = SegmentFilter {
-            sids: Bloom::with_keys(rows),
-            groups: Bloom::with_keys(2 * rows),
-        };
-        runs::merge(&mut t.sids, &moved, GONE, new_seg, |key| {
-            filter.sids.insert(key);
-            Ok(())
-        })?;
-        runs::merge(&mut t.groups, &moved, GONE, new_seg, |key| {
-            filter.groups.insert(group_of(key)?);
-            Ok(())
+        // The two runs and the postings are written to different tables, which one write
+        // transaction lets threads write at once: each run is merged on a thread of its own.
+        let WriteTables {
+            calls,
+            sids,
+            postings,
+            dates,
+            groups,
+            segments,
+            ..
+        } = &mut *t;
+        let filter = std::thread::scope(|scope| {
+            let moved = &moved;
+            let sid_run = scope.spawn(move || {
+                let mut filter = Bloom::with_keys(rows);
+                runs::merge(sids, moved, GONE, new_seg, |key| {
+                    filter.insert(key);
+                    Ok(())
+                })?;
+                Ok::<_, StoreError>(filter)
+            });
+            let group_run = scope.spawn(move || {
+                let mut filter = Bloom::with_keys(2 * rows);
+                runs::merge(groups, moved, GONE, new_seg, |key| {
+                    filter.insert(group_of(key)?);
+                    Ok(())
+                })?;
+                Ok::<_, StoreError>(filter)
+            });
+            let written = (|| {
+                for input in &inputs {
+                    builder.carry_postings(postings, input)?;
+                }
+                let tables = SegmentTables {
+                    calls,
+                    postings,
+                    dates,
+                    segments,
+                };
+                builder.finish_into(tables, counters)
+            })();
+            // Both threads are joined before any error returns: neither outlives the merge.
+            let sids = joined(sid_run);
+            let groups = joined(group_run);
+            written?;
+            Ok::<_, StoreError>(SegmentFilter {
+                sids: sids?,
+                groups: groups?,
+            })
         })?;
         t.filters.insert(new_seg, filter.to_bytes().as_slice())?;
     }
-    counts::fold(&mut t.counts, &mut t.accounts, &mut t.properties, segs)?;
-    for &seg in segs {
-        drop_segment(t, seg)?;
-    }
-    Ok(())
+    drop_segments(t, segs)
 }
 
 /// Renumbers the rows of `bits` through `moved_to`, leaving out rows that went nowhere. Rows of
