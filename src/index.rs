@@ -1219,12 +1219,26 @@ fn xor_posting(
 /// Removes a segment and everything it holds (its calls are already elsewhere or deleted),
 /// adding its pending counts to the stored ones.
 fn drop_segment(t: &mut WriteTables<'_>, seg: u32) -> Result<(), StoreError> {
-    drop_segments(t, &[seg])
+    drop_segments(t, &[seg], None).map(|_| ())
 }
 
-/// Removes segments `segs` from every table. Removing reads every entry (redb has no range
-/// delete), so the record blocks, the runs and the rest are removed on three threads.
-fn drop_segments(t: &mut WriteTables<'_>, segs: &[u32]) -> Result<(), StoreError> {
+/// A merge's new segment once its records are written: the rest of it is written while the
+/// merged segments are removed (see [`drop_segments`]).
+struct Merged<'a> {
+    builder: SegmentBuilder,
+    inputs: &'a [MergeInput],
+    counters: &'a CounterCells,
+}
+
+/// Removes segments `segs` from every table, and writes the rest of the segment `merged` from
+/// them, if any (its runs, postings and header), returning its filter. Removing reads every
+/// entry (redb has no range delete), and one write transaction lets threads write different
+/// tables: the record blocks, each run and the rest go on four threads.
+fn drop_segments(
+    t: &mut WriteTables<'_>,
+    segs: &[u32],
+    merged: Option<Merged<'_>>,
+) -> Result<Option<SegmentFilter>, StoreError> {
     counts::fold(&mut t.counts, &mut t.accounts, &mut t.properties, segs)?;
     let WriteTables {
         calls,
@@ -1236,6 +1250,16 @@ fn drop_segments(t: &mut WriteTables<'_>, segs: &[u32]) -> Result<(), StoreError
         segments,
         ..
     } = &mut *t;
+    let runs = merged.as_ref().map(|m| {
+        let rows = m.builder.header.rows as usize;
+        let moved: Vec<(u32, &[u32])> = m
+            .inputs
+            .iter()
+            .map(|input| (input.seg, input.moved_to.as_slice()))
+            .collect();
+        (m.builder.seg, rows, moved)
+    });
+    let runs = runs.as_ref();
     std::thread::scope(|scope| {
         let records = scope.spawn(move || {
             for &seg in segs {
@@ -1243,14 +1267,41 @@ fn drop_segments(t: &mut WriteTables<'_>, segs: &[u32]) -> Result<(), StoreError
             }
             Ok::<_, StoreError>(())
         });
-        let runs = scope.spawn(move || {
-            for &seg in segs {
-                runs::remove(sids, seg)?;
-                runs::remove(groups, seg)?;
+        // Each run: the merged segment's, from the runs of `segs`, then theirs removed.
+        let run = |table: &'_ mut Table<'_, RunKey, &'static [u8]>, groups: bool| {
+            let mut filter = None;
+            if let Some((new_seg, rows, moved)) = runs {
+                let mut bloom = Bloom::with_keys(if groups { 2 * rows } else { *rows });
+                runs::merge(table, moved, GONE, *new_seg, |key| {
+                    bloom.insert(if groups { group_of(key)? } else { key });
+                    Ok(())
+                })?;
+                filter = Some(bloom);
             }
-            Ok::<_, StoreError>(())
-        });
+            for &seg in segs {
+                runs::remove(table, seg)?;
+            }
+            Ok::<_, StoreError>(filter)
+        };
+        let sid_run = scope.spawn(move || run(sids, false));
+        let group_run = scope.spawn(move || run(groups, true));
         let rest = (|| {
+            if let Some(Merged {
+                mut builder,
+                inputs,
+                counters,
+            }) = merged
+            {
+                for input in inputs {
+                    builder.carry_postings(postings, input)?;
+                }
+                let tables = SegmentTables {
+                    postings,
+                    dates,
+                    segments,
+                };
+                builder.finish_into(tables, counters)?;
+            }
             for &seg in segs {
                 dates.retain_in((seg, 0u32, 0u32)..=(seg, u32::MAX, u32::MAX), |_, _| false)?;
                 postings.retain_in((seg, 0u8, "")..(seg.saturating_add(1), 0u8, ""), |_, _| {
@@ -1264,17 +1315,22 @@ fn drop_segments(t: &mut WriteTables<'_>, segs: &[u32]) -> Result<(), StoreError
             }
             Ok::<_, StoreError>(())
         })();
-        // Both threads are joined before any error returns.
+        // Every thread is joined before any error returns: none outlives the transaction.
         let records = joined(records);
-        let runs = joined(runs);
-        rest.and(records).and(runs)
+        let sids = joined(sid_run);
+        let groups = joined(group_run);
+        rest?;
+        records?;
+        Ok(match (sids?, groups?) {
+            (Some(sids), Some(groups)) => Some(SegmentFilter { sids, groups }),
+            _ => None,
+        })
     })
 }
 
 /// The tables a [`SegmentBuilder`] finishes a segment in: a merge writes the runs to the others
 /// meanwhile, on threads of their own.
 struct SegmentTables<'a, 'txn> {
-    calls: &'a mut Table<'txn, (u32, u32), &'static [u8]>,
     postings: &'a mut Table<'txn, (u32, u8, &'static str), &'static [u8]>,
     dates: &'a mut Table<'txn, (u32, u32, u32), u32>,
     segments: &'a mut Table<'txn, u32, &'static [u8]>,
@@ -1459,9 +1515,15 @@ impl SegmentBuilder {
         Ok(())
     }
 
-    fn finish(self, t: &mut WriteTables<'_>, counters: &CounterCells) -> Result<(), StoreError> {
+    fn finish(
+        mut self,
+        t: &mut WriteTables<'_>,
+        counters: &CounterCells,
+    ) -> Result<(), StoreError> {
+        if let Some(finished) = self.block.finish() {
+            self.write_block(&mut t.calls, finished)?;
+        }
         let tables = SegmentTables {
-            calls: &mut t.calls,
             postings: &mut t.postings,
             dates: &mut t.dates,
             segments: &mut t.segments,
@@ -1469,15 +1531,12 @@ impl SegmentBuilder {
         self.finish_into(tables, counters)
     }
 
-    /// Writes the last block, the postings, the `dates` entries and the header.
+    /// Writes the postings, the `dates` entries and the header (the last block is written).
     fn finish_into(
-        mut self,
+        self,
         t: SegmentTables<'_, '_>,
         counters: &CounterCells,
     ) -> Result<(), StoreError> {
-        if let Some(finished) = self.block.finish() {
-            self.write_block(t.calls, finished)?;
-        }
         let mut postings: Vec<_> = self
             .postings
             .into_iter()
@@ -1767,65 +1826,23 @@ fn merge(
             for_each_derived(&call, |kind, value| post(postings, kind, value, new_row));
         }
     }
-    if builder.header.rows > 0 {
-        let rows = builder.header.rows as usize;
-        let moved: Vec<(u32, &[u32])> = inputs
-            .iter()
-            .map(|input| (input.seg, input.moved_to.as_slice()))
-            .collect();
-        // The two runs and the postings are written to different tables, which one write
-        // transaction lets threads write at once: each run is merged on a thread of its own.
-        let WriteTables {
-            calls,
-            sids,
-            postings,
-            dates,
-            groups,
-            segments,
-            ..
-        } = &mut *t;
-        let filter = std::thread::scope(|scope| {
-            let moved = &moved;
-            let sid_run = scope.spawn(move || {
-                let mut filter = Bloom::with_keys(rows);
-                runs::merge(sids, moved, GONE, new_seg, |key| {
-                    filter.insert(key);
-                    Ok(())
-                })?;
-                Ok::<_, StoreError>(filter)
-            });
-            let group_run = scope.spawn(move || {
-                let mut filter = Bloom::with_keys(2 * rows);
-                runs::merge(groups, moved, GONE, new_seg, |key| {
-                    filter.insert(group_of(key)?);
-                    Ok(())
-                })?;
-                Ok::<_, StoreError>(filter)
-            });
-            let written = (|| {
-                for input in &inputs {
-                    builder.carry_postings(postings, input)?;
-                }
-                let tables = SegmentTables {
-                    calls,
-                    postings,
-                    dates,
-                    segments,
-                };
-                builder.finish_into(tables, counters)
-            })();
-            // Both threads are joined before any error returns: neither outlives the merge.
-            let sids = joined(sid_run);
-            let groups = joined(group_run);
-            written?;
-            Ok::<_, StoreError>(SegmentFilter {
-                sids: sids?,
-                groups: groups?,
-            })
-        })?;
+    let merged = if builder.header.rows > 0 {
+        // The last block goes in first: the merged segments' blocks are removed meanwhile.
+        if let Some(finished) = builder.block.finish() {
+            builder.write_block(&mut t.calls, finished)?;
+        }
+        Some(Merged {
+            builder,
+            inputs: &inputs,
+            counters,
+        })
+    } else {
+        None
+    };
+    if let Some(filter) = drop_segments(t, segs, merged)? {
         t.filters.insert(new_seg, filter.to_bytes().as_slice())?;
     }
-    drop_segments(t, segs)
+    Ok(())
 }
 
 /// Renumbers the rows of `bits` through `moved_to`, leaving out rows that went nowhere. Rows of
