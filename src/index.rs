@@ -1219,22 +1219,22 @@ fn xor_posting(
 /// Removes a segment and everything it holds (its calls are already elsewhere or deleted),
 /// adding its pending counts to the stored ones.
 fn drop_segment(t: &mut WriteTables<'_>, seg: u32) -> Result<(), StoreError> {
-    drop_segments(t, &[seg], None).map(|_| ())
+    replace_segments(t, &[seg], None).map(|_| ())
 }
 
 /// A merge's new segment once its records are written: the rest of it is written while the
-/// merged segments are removed (see [`drop_segments`]).
+/// merged segments are removed (see [`replace_segments`]).
 struct Merged<'a> {
     builder: SegmentBuilder,
     inputs: &'a [MergeInput],
     counters: &'a CounterCells,
 }
 
-/// Removes segments `segs` from every table, and writes the rest of the segment `merged` from
-/// them, if any (its runs, postings and header), returning its filter. Removing reads every
-/// entry (redb has no range delete), and one write transaction lets threads write different
-/// tables: the record blocks, each run and the rest go on four threads.
-fn drop_segments(
+/// Removes segments `segs` from every table and writes the rest of the segment `merged` from
+/// them in their place, if any (its runs, postings and header), returning its filter. Removing
+/// reads every entry (redb has no range delete), and one write transaction lets threads write
+/// different tables: the record blocks, each run and the rest go on four threads.
+fn replace_segments(
     t: &mut WriteTables<'_>,
     segs: &[u32],
     merged: Option<Merged<'_>>,
@@ -1328,8 +1328,8 @@ fn drop_segments(
     })
 }
 
-/// The tables a [`SegmentBuilder`] finishes a segment in: a merge writes the runs to the others
-/// meanwhile, on threads of their own.
+/// The tables a [`SegmentBuilder`] finishes a segment in, once its last block is written: in a
+/// merge, other threads meanwhile write the runs and remove the merged segments' records.
 struct SegmentTables<'a, 'txn> {
     postings: &'a mut Table<'txn, (u32, u8, &'static str), &'static [u8]>,
     dates: &'a mut Table<'txn, (u32, u32, u32), u32>,
@@ -1520,15 +1520,24 @@ impl SegmentBuilder {
         t: &mut WriteTables<'_>,
         counters: &CounterCells,
     ) -> Result<(), StoreError> {
-        if let Some(finished) = self.block.finish() {
-            self.write_block(&mut t.calls, finished)?;
-        }
+        self.write_last_block(&mut t.calls)?;
         let tables = SegmentTables {
             postings: &mut t.postings,
             dates: &mut t.dates,
             segments: &mut t.segments,
         };
         self.finish_into(tables, counters)
+    }
+
+    /// Writes the block being filled, if it holds any record.
+    fn write_last_block(
+        &mut self,
+        calls: &mut Table<'_, (u32, u32), &'static [u8]>,
+    ) -> Result<(), StoreError> {
+        match self.block.finish() {
+            Some(finished) => self.write_block(calls, finished),
+            None => Ok(()),
+        }
     }
 
     /// Writes the postings, the `dates` entries and the header (the last block is written).
@@ -1828,9 +1837,7 @@ fn merge(
     }
     let merged = if builder.header.rows > 0 {
         // The last block goes in first: the merged segments' blocks are removed meanwhile.
-        if let Some(finished) = builder.block.finish() {
-            builder.write_block(&mut t.calls, finished)?;
-        }
+        builder.write_last_block(&mut t.calls)?;
         Some(Merged {
             builder,
             inputs: &inputs,
@@ -1839,7 +1846,7 @@ fn merge(
     } else {
         None
     };
-    if let Some(filter) = drop_segments(t, segs, merged)? {
+    if let Some(filter) = replace_segments(t, segs, merged)? {
         t.filters.insert(new_seg, filter.to_bytes().as_slice())?;
     }
     Ok(())
