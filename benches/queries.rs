@@ -64,7 +64,7 @@ fn main() {
     // on while it takes (half an hour at 10M).
     let (commit, started) = (support::git_commit(), support::unix_now());
     let reuse_sqlite = std::env::var(SQLITE_ENV).is_ok_and(|v| v.trim() == "reuse");
-    let side_file = data.dir.join("queries.json");
+    let side_file = data.dir.join(support::QUERIES_FILE);
     let previous = support::read_json(&side_file);
     let sqlite_run = match (&previous, reuse_sqlite) {
         (Some(p), true) => p

@@ -707,6 +707,8 @@ fn load_store(
 /// The build report of a data set (`build.json`; its presence marks a complete build).
 pub const BUILD_FILE: &str = "build.json";
 const PICKS_FILE: &str = "picks.json";
+/// The query bench's figures on a data set (see `benches/queries.rs`).
+pub const QUERIES_FILE: &str = "queries.json";
 
 impl Dataset {
     /// The benchmark data set of `calls` calls under `target/bench-data/`, built when missing or
@@ -780,14 +782,22 @@ impl Dataset {
         })
     }
 
-    /// Builds a data set in `dir` (emptied first): the callstore file through [`Store::write`]
-    /// in batches of [`BULK_BATCH`] then [`Store::compact`], the SQLite file through
-    /// [`SqliteBulk`]; then picks the suite values and writes `build.json` last.
+    /// Builds a data set in `dir` (its files removed first): the callstore file through
+    /// [`Store::write`] in batches of [`BULK_BATCH`] then [`Store::compact`], the SQLite file
+    /// through [`SqliteBulk`]; then picks the suite values and writes `build.json` last.
+    ///
+    /// Only the data set's own files go: `ingest.json`, which `benches/ingest.rs` writes in the
+    /// same directory, stays, so that building the query data does not lose the ingest figures
+    /// (a 10M ingest run takes an hour).
     pub fn build(dir: &Path, calls: u64, verbose: bool) -> Dataset {
-        let _ = fs::remove_dir_all(dir);
-        fs::create_dir_all(dir).expect("data dir");
         let store_path = dir.join("callstore.redb");
         let sqlite_path = dir.join("sqlite.db");
+        for file in [BUILD_FILE, PICKS_FILE, QUERIES_FILE] {
+            let _ = fs::remove_file(dir.join(file));
+        }
+        let _ = fs::remove_file(&store_path);
+        remove_sqlite(&sqlite_path);
+        fs::create_dir_all(dir).expect("data dir");
         if verbose {
             eprintln!("bench data: building {} calls in {}", calls, dir.display());
         }
