@@ -1,8 +1,9 @@
 //! A floor for a bulk import on this machine: what loading a JSON Lines file costs when each
 //! call is parsed once, encoded once and written once, durably, into redb, with no index, no
-//! look-up of stored calls and no merge. No import that stores the same calls can be faster
-//! with the same two threads (one parsing, one writing), so this bounds what any change of
-//! `Store::import`'s design can reach (see ARCHITECTURE.md, "A floor: each call written once").
+//! look-up of stored calls and no merge. An import built the way `callstore import` is (one
+//! thread parsing into `Call`s, one writing) does all of this and more, so this bounds what a
+//! change of what `Store::import` writes and indexes can reach; going further means making
+//! this work itself cheaper (see ARCHITECTURE.md, "A floor: each call written once").
 //!
 //! ```text
 //! cargo run --release --example import_floor -- CALLS.jsonl OUT.redb [--chunk N] [--parse-only]
